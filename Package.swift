@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release builds of the library trade bounds checks for speed only where the kernels index
+// into buffers whose sizes were validated at the API boundary (see docs/ARCHITECTURE.md).
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "MoEKit",
+    products: [
+        .library(name: "MoEKit", targets: ["MoEKit"]),
+        .executable(name: "moe", targets: ["moe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "MoEKit", swiftSettings: kernelSettings),
+        .executableTarget(
+            name: "moe",
+            dependencies: [
+                "MoEKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "MoEKitTests",
+            dependencies: ["MoEKit"],
+            exclude: ["Fixtures"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,25 @@
+/// Bad routing input: what a caller or a file put into `selected_experts` / `routing_weights`.
+public enum RoutingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case shapeMismatch(String)
+    case expertOutOfRange(token: Int, slot: Int, expert: Int64, expertCount: Int)
+    case duplicateExpert(token: Int, expert: Int64, firstSlot: Int, secondSlot: Int)
+    case nonFiniteWeight(token: Int, slot: Int, value: Float)
+    case nonFiniteInput(tensor: String, index: Int, value: Float)
+    case expertsNotDivisible(expertCount: Int, deviceCount: Int)
+    case invalidCount(name: String, value: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .shapeMismatch(let what): "shape mismatch: \(what)"
+        case .expertOutOfRange(let t, let k, let e, let count):
+            "selected_experts[\(t), \(k)] = \(e) is outside 0..<\(count) (the number of experts)"
+        case .duplicateExpert(let t, let e, let first, let second):
+            "selected_experts row \(t) names expert \(e) twice (slots \(first) and \(second)); each token picks an expert at most once"
+        case .nonFiniteWeight(let t, let k, let v): "routing_weights[\(t), \(k)] = \(v) is not finite"
+        case .nonFiniteInput(let name, let i, let v): "\(name) element \(i) = \(v) is not finite"
+        case .expertsNotDivisible(let e, let d):
+            "\(e) experts cannot be distributed equally over \(d) devices (E must be divisible by D)"
+        case .invalidCount(let name, let value, let reason): "\(name) = \(value) \(reason)"
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// An element type a ``Tensor`` can store: the six ``DType``s, each with its little-endian
+/// byte encoding (all supported platforms are little-endian, so the encoding is the memory layout).
+public protocol TensorElement: Sendable, Equatable {
+    /// The dtype tag of this element type.
+    static var dtype: DType { get }
+    /// The additive identity, used to fill new tensors.
+    static var zero: Self { get }
+}
+
+extension Float: TensorElement {
+    public static var dtype: DType { .f32 }
+}
+extension BFloat16: TensorElement {
+    public static var dtype: DType { .bf16 }
+    public static var zero: BFloat16 { BFloat16(bitPattern: 0) }
+}
+extension Float16: TensorElement {
+    public static var dtype: DType { .f16 }
+}
+extension Int32: TensorElement {
+    public static var dtype: DType { .i32 }
+}
+extension UInt32: TensorElement {
+    public static var dtype: DType { .u32 }
+}
+extension Int64: TensorElement {
+    public static var dtype: DType { .i64 }
+}
