@@ -1,0 +1,40 @@
+/// `projection_to_intermediate` (seed 000): for every row of the ``RoutingPlan`` (row = offsets[e] + i,
+/// the i-th token of expert e), `a[row] = act(gate_e · x_t + b_g, up_e · x_t + b_u)`: `[rows, F]`, rows
+/// packed by expert.
+///
+/// When `scalesInput` (Llama-4) the expert sees `rowWeight · x_t` instead of `x_t`.
+public enum ProjectionToIntermediate {
+    /// Runs `variant`. `input` is `[T, H]`; the result is `[plan.rowCount, F]`, every element written.
+    public static func run(_ variant: KernelVariant, input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights,
+                           scalesInput: Bool = false, threads: Int = 1) -> Tensor<Float> {
+        var output = Tensor<Float>(shape: [plan.rowCount, experts.intermediateSize], repeating: .nan)
+        switch variant {
+        case .reference: reference(input: input, plan: plan, experts: experts, scalesInput: scalesInput, into: &output)
+        case .fast: fast(input: input, plan: plan, experts: experts, scalesInput: scalesInput, threads: threads, into: &output)
+        }
+        return output
+    }
+
+    /// Plain loops, `Double` accumulation: the specification.
+    static func reference(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, scalesInput: Bool,
+                          into output: inout Tensor<Float>) {
+        let (h, f) = (experts.hiddenSize, experts.intermediateSize)
+        for e in 0..<plan.expertCount {
+            for row in plan.offsets[e]..<plan.offsets[e + 1] {
+                let t = Int(plan.rowToken[row])
+                let scale = scalesInput ? Double(plan.rowWeight[row]) : 1
+                for j in 0..<f {
+                    var g = Double(experts.gateBias?.storage[e * f + j] ?? 0)
+                    var u = Double(experts.upBias?.storage[e * f + j] ?? 0)
+                    for i in 0..<h {
+                        // Llama-4 rounds the scaled input to the activation dtype before the matmul.
+                        let x = scalesInput ? Double(Float(scale * Double(input.storage[t * h + i]))) : Double(input.storage[t * h + i])
+                        g += x * Double(experts.gate.storage[(e * f + j) * h + i])
+                        if let up = experts.up { u += x * Double(up.storage[(e * f + j) * h + i]) }
+                    }
+                    output.storage[row * f + j] = Float(ExpertActivation.apply(experts.kind, gate: g, up: u))
+                }
+            }
+        }
+    }
+}
