@@ -44,10 +44,10 @@ struct SafetensorsHeader: Sendable {
                     let m = acc.0.multipliedReportingOverflow(by: d)
                     return (m.partialValue, acc.1 || m.overflow)
                 }
-                guard !overflow, count.multipliedReportingOverflow(by: dtype.byteCount) == (count * dtype.byteCount, false),
-                      count * dtype.byteCount == end - begin else {
+                let size = count.multipliedReportingOverflow(by: dtype.byteCount)
+                guard !overflow, !size.overflow, size.partialValue == end - begin else {
                     throw .badOffsets(path: path, tensor: name,
-                                      reason: "shape \(entry.shape) of \(dtype) needs \(overflow ? "too many" : String(count * dtype.byteCount)) bytes but data_offsets span \(end - begin)")
+                                      reason: "shape \(entry.shape) of \(dtype) needs \(overflow || size.overflow ? "too many" : String(size.partialValue)) bytes but data_offsets span \(end - begin)")
                 }
             }
             entries[name] = parsed

@@ -36,7 +36,7 @@ public enum SafetensorsWriter {
         defer { close(fd) }
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + written, $0.count - written) }
             guard n > 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
             written += n
         }

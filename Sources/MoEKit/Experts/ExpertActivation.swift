@@ -53,7 +53,11 @@ extension Float: ElementaryMath {
     @inline(__always) static func tanh(_ x: Float) -> Float { tanhf(x) }
 }
 extension Double: ElementaryMath {
-    @inline(__always) static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-    @inline(__always) static func erf(_ x: Double) -> Double { Glibc.erf(x) }
-    @inline(__always) static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
+    @inline(__always) static func exp(_ x: Double) -> Double { cExp(x) }
+    @inline(__always) static func erf(_ x: Double) -> Double { cErf(x) }
+    @inline(__always) static func tanh(_ x: Double) -> Double { cTanh(x) }
 }
+// File-scope names resolve to the C library's functions, not the static requirements above.
+private func cExp(_ x: Double) -> Double { exp(x) }
+private func cErf(_ x: Double) -> Double { erf(x) }
+private func cTanh(_ x: Double) -> Double { tanh(x) }

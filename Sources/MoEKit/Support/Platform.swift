@@ -14,3 +14,8 @@
 #else
 @_exported import Foundation
 #endif
+
+/// POSIX `write`, reachable from types that have a `write` method of their own.
+@inline(__always) func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}

@@ -1,0 +1,56 @@
+/// Seeded random blocks for presets, benchmarks and tests.
+extension MoEBlock {
+    /// A block of `config` with seeded random weights: matrices uniform with standard deviation
+    /// 1/√fan_in (so activations keep their scale), a router 4× larger so routing is decisive,
+    /// and random biases where the config has them.
+    public static func random(config: MoEConfig, seed: UInt64) throws -> MoEBlock {
+        var rng = SplitMix64(seed: seed)
+        let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
+        let router = try Router(config: config, weight: rng.tensor([e, h], std: 4 / Float(h).squareRoot()),
+                                bias: config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil,
+                                correctionBias: {
+                                    if case .sigmoidGroupedTopK = config.router { return rng.tensor([e], std: 0.1).storage }
+                                    return nil
+                                }())
+        let biases = config.expert.hasBiases
+        let experts = try ExpertWeights(
+            kind: config.expert, gate: rng.tensor([e, f, h], std: 1 / Float(h).squareRoot()),
+            up: config.expert.isGated ? rng.tensor([e, f, h], std: 1 / Float(h).squareRoot()) : nil,
+            down: rng.tensor([e, h, f], std: 1 / Float(f).squareRoot()),
+            gateBias: biases ? rng.tensor([e, f], std: 0.1) : nil,
+            upBias: biases && config.expert.isGated ? rng.tensor([e, f], std: 0.1) : nil,
+            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil)
+        var shared: SharedExpert?
+        if let spec = config.sharedExpert {
+            let s = spec.intermediateSize
+            let mlp = try DenseMLP(gate: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
+                                   up: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
+                                   down: rng.tensor([h, s], std: 1 / Float(s).squareRoot()))
+            shared = try SharedExpert(mlp: mlp, gateWeight: spec.gate == .sigmoid ? rng.tensor([h], std: 1 / Float(h).squareRoot()).storage : nil)
+        }
+        return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)
+    }
+}
+
+/// SplitMix64: a tiny, fast, seedable generator (same sequence on every platform).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A tensor of uniform values with standard deviation `std` (uniform on ±√3·std).
+    public mutating func tensor(_ shape: [Int], std: Float) -> Tensor<Float> {
+        let bound = std * Float(3).squareRoot()
+        var t = Tensor<Float>(shape: shape)
+        for i in 0..<t.count { t.storage[i] = Float.random(in: -bound...bound, using: &self) }
+        return t
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import MoEKit
+
+/// `moe forward`: the feed-forward block of one decoder layer of a real checkpoint.
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run only the feed-forward block (MoE or dense) of decoder layer N of a checkpoint.",
+        discussion: """
+            IN holds `hidden_states` [T, H] or [B, S, H] (F32, BF16 or F16). OUT gets `hidden_states` (F32, same
+            shape) and, for an MoE layer, `router_logits` [T, E], `topk_ids` [T, K] I32 and `topk_weights` [T, K].
+            Example:
+              moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
+            """)
+
+    @Option(help: "Checkpoint folder: config.json + model.safetensors or a sharded index.") var checkpoint: String
+    @Option(help: "Decoder layer index.") var layer: Int
+    @Option(help: "Input .safetensors with `hidden_states`.") var input: String
+    @Option(help: "Output .safetensors to write.") var output: String
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Devices for expert parallelism (1 until the parallel engine lands).") var devices = 1
+    @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
+
+    func run() throws {
+        try reportingErrors {
+            if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
+            guard devices == 1 else {
+                throw CLIError.invalidOption("--devices \(devices): expert parallelism across devices is not built yet; use --devices 1")
+            }
+            guard let variant = KernelVariant(rawValue: kernel) else {
+                throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
+            }
+            let model = try Checkpoint(directory: checkpoint)
+            let block = try model.feedForward(layer: layer)
+            let file = try SafetensorsFile(path: input)
+            let hidden = try file.floats("hidden_states")
+            guard hidden.rank == 2 || hidden.rank == 3, hidden.shape.last == block.hiddenSize else {
+                throw CLIError.inFile(input, "hidden_states has shape \(hidden.shape); expected [T, \(block.hiddenSize)] or [B, S, \(block.hiddenSize)]")
+            }
+            let tokens = hidden.count / block.hiddenSize
+            let (out, moe) = try block.forward(try hidden.reshaped([tokens, block.hiddenSize]), variant: variant,
+                                               threads: threads ?? Parallel.defaultThreadCount)
+            var tensors: [(name: String, tensor: AnyTensor)] = [("hidden_states", .f32(try out.reshaped(hidden.shape)))]
+            if let moe {
+                tensors += [("router_logits", .f32(moe.routing.logits)), ("topk_ids", .i32(moe.routing.expertIDs)),
+                            ("topk_weights", .f32(moe.routing.weights))]
+            }
+            try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "producer": "moekit"], to: output)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import MoEKit
+
+/// `moe run`: forward one MoE block on random tokens and report time, throughput, expert load and
+/// the fast path's difference from the reference kernels.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Forward one MoE block on random tokens and report what happened (the main job).",
+        discussion: """
+            Examples:
+              moe run                              # default preset (mixtral), 512 tokens
+              moe run --preset deepseek-v3 --tokens 128 --json
+              moe run --checkpoint ./Qwen3-MoE --layer 3
+            """)
+
+    @Option(help: "A built-in architecture preset (see --list-presets).") var preset: String?
+    @Option(help: "A checkpoint folder (config.json + safetensors) to take the block from instead of a preset.") var checkpoint: String?
+    @Option(help: "With --checkpoint: the decoder layer (default: the first MoE layer).") var layer: Int?
+    @Option(help: "Number of random tokens.") var tokens = 512
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Devices for expert parallelism (1 until the parallel engine lands).") var devices = 1
+    @Option(help: "Seed of the random weights and tokens.") var seed: UInt64 = 0
+    @Option(help: "Timed repeats after one warm-up forward.") var repeats = 3
+    @Option(help: "Tokens also run through the reference kernels for the correctness check.") var checkTokens = 64
+    @Flag(help: "Print one JSON object instead of the report.") var json = false
+    @Flag(help: "List the presets and exit.") var listPresets = false
+
+    func run() throws {
+        try reportingErrors {
+            if listPresets {
+                for name in ModelConfig.presetNames { print(name) }
+                return
+            }
+            try validateOptions()
+            let threadCount = threads ?? Parallel.defaultThreadCount
+            let (block, source) = try loadBlock()
+            let config = block.config
+            var rng = SplitMix64(seed: seed &+ 1)
+            let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
+
+            _ = try block.forward(hidden, variant: .fast, threads: threadCount)  // warm-up
+            var times: [Double] = []
+            var output: MoEBlockOutput?
+            for _ in 0..<repeats {
+                let start = ContinuousClock.now
+                output = try block.forward(hidden, variant: .fast, threads: threadCount)
+                times.append(Self.seconds(ContinuousClock.now - start))
+            }
+            guard let output else { return }
+            let median = times.sorted()[times.count / 2]
+
+            // Without capacity limits a token's output depends on that token alone, so the reference
+            // runs on the first `checkTokens` tokens; with capacity it must see the whole batch.
+            let checked = config.capacityFactor == nil ? min(checkTokens, tokens) : tokens
+            let subset = try Tensor(shape: [checked, config.hiddenSize], storage: Array(hidden.storage.prefix(checked * config.hiddenSize)))
+            let reference = try block.forward(subset, variant: .reference, threads: threadCount).hiddenStates
+            let fastRows = try Tensor(shape: reference.shape, storage: Array(output.hiddenStates.storage.prefix(reference.count)))
+            let difference = maxRelativeDifference(fastRows, reference)
+
+            let flops = config.forwardFLOPs(tokenCount: tokens, routedRows: output.plan.rowCount)
+            let report = RunReport(
+                source: source, config: config, tokens: tokens,
+                threads: threadCount, devices: devices, seed: seed, ms: median * 1e3, repeats: repeats,
+                tokensPerSecond: Double(tokens) / median, gflops: flops / median / 1e9, statistics: output.routing.statistics,
+                droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
+                checkTokens: checked, maxRelativeDifference: difference)
+            if json { try printJSON(report) } else { report.printTable() }
+        }
+    }
+
+    private func validateOptions() throws {
+        guard tokens >= 1 else { throw CLIError.invalidOption("--tokens must be at least 1 (got \(tokens))") }
+        guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
+        guard checkTokens >= 1 else { throw CLIError.invalidOption("--check-tokens must be at least 1 (got \(checkTokens))") }
+        if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
+        guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
+        guard devices == 1 else {
+            throw CLIError.invalidOption("--devices \(devices): expert parallelism across devices is not built yet; use --devices 1")
+        }
+        if preset != nil && checkpoint != nil { throw CLIError.invalidOption("give --preset or --checkpoint, not both") }
+        if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
+    }
+
+    /// The block to run and a description of where it came from.
+    private func loadBlock() throws -> (MoEBlock, String) {
+        if let checkpoint {
+            let model = try Checkpoint(directory: checkpoint)
+            let chosen = try layer ?? {
+                guard let first = model.config.sparseLayers.firstIndex(of: true) else {
+                    throw CLIError.invalidOption("\(checkpoint): the model has no MoE layer")
+                }
+                return first
+            }()
+            guard case .moe(let block) = try model.feedForward(layer: chosen) else {
+                throw CLIError.invalidOption("\(checkpoint): layer \(chosen) is a dense layer; moe run needs an MoE layer (use moe forward for dense layers)")
+            }
+            return (block, "\(checkpoint) layer \(chosen) (\(model.config.architecture))")
+        }
+        let name = preset ?? ModelConfig.defaultPresetName
+        let config = try ModelConfig.preset(named: name)
+        return (try MoEBlock.random(config: config.moe, seed: seed), "preset \(name) (\(config.architecture))")
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+/// max|a − b| / max|b| in `Double`.
+func maxRelativeDifference(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
+    var diff = 0.0, scale = 0.0
+    for (x, y) in zip(a.storage, b.storage) {
+        diff = max(diff, abs(Double(x) - Double(y)).isNaN ? .infinity : abs(Double(x) - Double(y)))
+        scale = max(scale, abs(Double(y)))
+    }
+    return scale > 0 ? diff / scale : diff
+}
