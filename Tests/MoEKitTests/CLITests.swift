@@ -1,0 +1,214 @@
+import Foundation
+import MoEKit
+import Testing
+
+/// Runs the built `moe` executable (swift test builds it beside the test bundle).
+struct MoEProcess {
+    static let executable: URL? = {
+        var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        candidates.append(Bundle.main.bundleURL)
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        for dir in candidates {
+            let url = dir.appendingPathComponent("moe")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }()
+
+    struct Result {
+        var status: Int32
+        var exitedNormally: Bool
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let exe = try #require(executable, "the moe executable was not built next to the tests")
+        let process = Process()
+        process.executableURL = exe
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, exitedNormally: process.terminationReason == .exit,
+                      stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// A scratch folder removed when the test ends.
+final class ScratchDirectory {
+    let path: String
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("moekit-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Copies a fixture checkpoint here and returns the copy's path.
+    func copyCheckpoint(_ fixture: String) throws -> String {
+        let target = path + "/" + fixture
+        try FileManager.default.copyItem(atPath: fixturesDirectory + "/" + fixture + "/checkpoint", toPath: target)
+        return target
+    }
+}
+
+/// A bad invocation and the words its one-line error must contain.
+struct BadInvocation: Sendable, CustomTestStringConvertible {
+    var name: String
+    var expected: String
+    /// Prepares files in the scratch folder and returns the arguments.
+    var prepare: @Sendable (ScratchDirectory) throws -> [String]
+    var testDescription: String { name }
+
+    static let olmoeInput = fixturesDirectory + "/olmoe/layer0.safetensors"
+
+    static func forward(_ name: String, _ expected: String, layer: Int = 0, edit: @escaping @Sendable (String) throws -> Void) -> BadInvocation {
+        BadInvocation(name: name, expected: expected) { scratch in
+            let dir = try scratch.copyCheckpoint("olmoe")
+            try edit(dir)
+            return ["forward", "--checkpoint", dir, "--layer", "\(layer)", "--input", olmoeInput, "--output", scratch.path + "/out.safetensors"]
+        }
+    }
+
+    static func route(_ name: String, _ expected: String, experts: Int = 8, devices: Int = 1,
+                      _ tensors: @escaping @Sendable () -> [(name: String, tensor: AnyTensor)]) -> BadInvocation {
+        BadInvocation(name: name, expected: expected) { scratch in
+            let input = scratch.path + "/in.safetensors"
+            try SafetensorsWriter.write(tensors(), to: input)
+            return ["route", "--input", input, "--num-experts", "\(experts)", "--devices", "\(devices)", "--output", scratch.path + "/out.safetensors"]
+        }
+    }
+
+    static func editConfig(_ dir: String, _ change: (inout String) -> Void) throws {
+        var text = try String(contentsOfFile: dir + "/config.json", encoding: .utf8)
+        change(&text)
+        try text.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+    }
+
+    static func routes(ids: [Int64], weights: [Float], rows: Int = 2, k: Int = 2) -> [(name: String, tensor: AnyTensor)] {
+        [("selected_experts", .i64(try! Tensor(shape: [rows, k], storage: ids))),
+         ("routing_weights", .f32(try! Tensor(shape: [weights.count / k, k], storage: weights)))]
+    }
+
+    static let all: [BadInvocation] = [
+        forward("truncated weights", "model.safetensors") { dir in
+            let path = dir + "/model.safetensors"
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            try data.prefix(data.count - 100).write(to: URL(fileURLWithPath: path))
+        },
+        forward("header that lies about its size", "header claims") { dir in
+            let path = dir + "/model.safetensors"
+            var data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(1 << 40).littleEndian) { Data($0) })
+            try data.write(to: URL(fileURLWithPath: path))
+        },
+        forward("config without hidden_size", "missing required key 'hidden_size'") { dir in
+            try editConfig(dir) { $0 = $0.replacingOccurrences(of: "\"hidden_size\"", with: "\"hidden_sizes\"") }
+        },
+        forward("config that is not JSON", "config.json") { dir in
+            try "this is not json".write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        },
+        forward("top-k larger than the experts", "num_experts_per_tok = 9") { dir in
+            try editConfig(dir) { $0 = $0.replacingOccurrences(of: "\"num_experts_per_tok\": 2", with: "\"num_experts_per_tok\": 9") }
+        },
+        forward("wrong hidden size", "has shape") { dir in
+            try editConfig(dir) { $0 = $0.replacingOccurrences(of: "\"hidden_size\": 32", with: "\"hidden_size\": 48") }
+        },
+        forward("layer out of range", "out of range", layer: 5) { _ in },
+        forward("missing weights file", "no model.safetensors") { dir in
+            try FileManager.default.removeItem(atPath: dir + "/model.safetensors")
+        },
+        route("duplicate expert", "twice") { routes(ids: [1, 1, 2, 3], weights: [0.5, 0.5, 0.5, 0.5]) },
+        route("expert out of range", "outside 0..<8") { routes(ids: [1, 8, 2, 3], weights: [0.5, 0.5, 0.5, 0.5]) },
+        route("negative expert", "outside 0..<8") { routes(ids: [-1, 0, 2, 3], weights: [0.5, 0.5, 0.5, 0.5]) },
+        route("NaN weight", "not finite") { routes(ids: [1, 0, 2, 3], weights: [0.5, .nan, 0.5, 0.5]) },
+        route("infinite weight", "not finite") { routes(ids: [1, 0, 2, 3], weights: [0.5, 0.5, .infinity, 0.5]) },
+        route("mismatched shapes", "shape") { routes(ids: [1, 0, 2, 3], weights: [0.5, 0.5]) },
+        route("experts not divisible by devices", "divisible", devices: 3) { routes(ids: [1, 0, 2, 3], weights: [0.5, 0.5, 0.5, 0.5]) },
+        route("missing routing_weights", "routing_weights") { [("selected_experts", .i64(try! Tensor(shape: [1, 2], storage: [0, 1])))] },
+        BadInvocation(name: "truncated route input", expected: "in.safetensors") { scratch in
+            let input = scratch.path + "/in.safetensors"
+            try SafetensorsWriter.write(routes(ids: [1, 0, 2, 3], weights: [0.5, 0.5, 0.5, 0.5]), to: input)
+            let data = try Data(contentsOf: URL(fileURLWithPath: input))
+            try data.prefix(data.count - 3).write(to: URL(fileURLWithPath: input))
+            return ["route", "--input", input, "--num-experts", "8", "--output", scratch.path + "/out.safetensors"]
+        },
+        BadInvocation(name: "unknown preset", expected: "unknown preset") { _ in ["run", "--preset", "nope"] },
+        BadInvocation(name: "run on a dense layer", expected: "dense layer") { _ in
+            ["run", "--checkpoint", fixturesDirectory + "/qwen2-moe/checkpoint", "--layer", "1"]
+        },
+    ]
+}
+
+@Suite("moe command line")
+struct CLITests {
+    @Test("moe forward matches transformers on every fixture layer", arguments: GoldenCase.all)
+    func forwardMatchesGolden(_ golden: GoldenCase) throws {
+        let scratch = try ScratchDirectory()
+        let dir = fixturesDirectory + "/" + golden.fixture
+        let output = scratch.path + "/out.safetensors"
+        let result = try MoEProcess.run(["forward", "--checkpoint", dir + "/checkpoint", "--layer", "\(golden.layer)",
+                                         "--input", dir + "/layer\(golden.layer).safetensors", "--output", output, "--threads", "2"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let produced = try SafetensorsFile(path: output)
+        let expected = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors").tensor("expected_hidden_states").floats(named: "y")
+        let y = try produced.tensor("hidden_states").floats(named: "hidden_states")
+        #expect(y.shape == expected.shape)
+        #expect(relativeError(y, expected) <= 1e-5)
+        #expect(produced.contains("topk_ids") == golden.isMoE)
+        if golden.isMoE { #expect(produced.entries["topk_ids"]?.dtype == .i32) }
+    }
+
+    @Test("bad input ends in one clear line and exit code 1", arguments: BadInvocation.all)
+    func refusesBadInput(_ bad: BadInvocation) throws {
+        let scratch = try ScratchDirectory()
+        let result = try MoEProcess.run(try bad.prepare(scratch))
+        #expect(result.exitedNormally, "terminated by a signal")
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.hasPrefix("moe: error: "))
+        #expect(result.stderr.contains(bad.expected), "stderr: \(result.stderr)")
+    }
+
+    @Test("moe route writes the seed tensors")
+    func routeWritesTables() throws {
+        let scratch = try ScratchDirectory()
+        let input = scratch.path + "/in.safetensors", output = scratch.path + "/out.safetensors"
+        try SafetensorsWriter.write([("selected_experts", .u32(try Tensor(shape: [3, 2], storage: [0, 3, 1, 3, 2, 0]))),
+                                     ("routing_weights", .bf16(try Tensor(shape: [3, 2], storage: [0.6, 0.4, 0.7, 0.3, 0.5, 0.5].map { BFloat16(Float($0)) })))],
+                                    to: input)
+        let result = try MoEProcess.run(["route", "--input", input, "--num-experts", "4", "--devices", "2", "--output", output])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let file = try SafetensorsFile(path: output)
+        #expect(try file.tensor("num_routed_tokens") == .u32(try Tensor(shape: [2, 2], storage: [2, 1, 1, 2])))
+        let pad = MoERoutingTensors.paddingToken
+        #expect(try file.tensor("routed_tokens") == .u32(try Tensor(shape: [2, 2, 3], storage: [0, 2, pad, 1, pad, pad, 2, pad, pad, 0, 1, pad])))
+        #expect(file.entries["mapping"]?.shape == [3, 4])
+        #expect(file.entries["routed_token_weights"]?.dtype == .f32)
+    }
+
+    @Test("moe run and inspect print their reports", arguments: ["run", "inspect"])
+    func reports(_ command: String) throws {
+        let args = command == "run"
+            ? ["run", "--checkpoint", fixturesDirectory + "/qwen2-moe/checkpoint", "--tokens", "16", "--repeats", "1", "--check-tokens", "4", "--json"]
+            : ["inspect", "--checkpoint", fixturesDirectory + "/qwen2-moe/checkpoint", "--json"]
+        let result = try MoEProcess.run(args)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let json = try #require(object)
+        if command == "run" {
+            #expect((json["max_rel_diff"] as? Double).map { $0 <= 1e-5 } == true)
+            #expect((json["tokens_per_expert"] as? [Int])?.reduce(0, +) == 16 * 2)
+            #expect(json["source"] as? String == fixturesDirectory + "/qwen2-moe/checkpoint layer 0 (qwen2_moe)")
+        } else {
+            #expect(json["architecture"] as? String == "qwen2_moe")
+            #expect(json["layers"] as? [String] == ["moe", "dense", "moe"])
+            #expect((json["unused_tensors"] as? [String])?.contains("lm_head.weight") == true)
+        }
+    }
+}
