@@ -12,9 +12,11 @@ struct RunCommand: ParsableCommand {
               moe run                              # default preset (mixtral), 512 tokens
               moe run --preset deepseek-v3 --tokens 128 --json
               moe run --checkpoint ./Qwen3-MoE --layer 3
+              moe run --config block.json          # MoEKit JSON: any router, expert kind, capacity factor
             """)
 
     @Option(help: "A built-in architecture preset (see --list-presets).") var preset: String?
+    @Option(help: "A config file (MoEKit JSON or a model's config.json) to build a random block from.") var config: String?
     @Option(help: "A checkpoint folder (config.json + safetensors) to take the block from instead of a preset.") var checkpoint: String?
     @Option(help: "With --checkpoint: the decoder layer (default: the first MoE layer).") var layer: Int?
     @Option(help: "Number of random tokens.") var tokens = 512
@@ -78,7 +80,9 @@ struct RunCommand: ParsableCommand {
         guard devices == 1 else {
             throw CLIError.invalidOption("--devices \(devices): expert parallelism across devices is not built yet; use --devices 1")
         }
-        if preset != nil && checkpoint != nil { throw CLIError.invalidOption("give --preset or --checkpoint, not both") }
+        if [preset, checkpoint, config].compactMap({ $0 }).count > 1 {
+            throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
+        }
         if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
     }
 
@@ -96,6 +100,10 @@ struct RunCommand: ParsableCommand {
                 throw CLIError.invalidOption("\(checkpoint): layer \(chosen) is a dense layer; moe run needs an MoE layer (use moe forward for dense layers)")
             }
             return (block, "\(checkpoint) layer \(chosen) (\(model.config.architecture))")
+        }
+        if let config {
+            let model = try ModelConfig(contentsOf: config)
+            return (try MoEBlock.random(config: model.moe, seed: seed), "\(config) (\(model.architecture))")
         }
         let name = preset ?? ModelConfig.defaultPresetName
         let config = try ModelConfig.preset(named: name)

@@ -8,8 +8,8 @@ import MoEKit
 @Suite("Router: hand-worked cases")
 struct RouterTests {
     /// Routes one token whose logits are `logits` and returns (ids, weights) of its K slots.
-    func routeOne(_ router: Router, _ logits: [Float]) -> (ids: [Int], weights: [Float], output: RouterOutput) {
-        let out = router.route(floatTensor([1, logits.count], logits))
+    func routeOne(_ router: Router, _ logits: [Float]) throws -> (ids: [Int], weights: [Float], output: RouterOutput) {
+        let out = try router.route(floatTensor([1, logits.count], logits))
         return (out.expertIDs.storage.map(Int.init), out.weights.storage, out)
     }
 
@@ -28,7 +28,7 @@ struct RouterTests {
     @Test("softmax top-k without renormalisation keeps the softmax probabilities")
     func softmaxTopKRaw() throws {
         let router = try identityRouter(.softmaxTopK(normalizesTopKWeights: false), experts: 4, topK: 2)
-        let (ids, w, out) = routeOne(router, [1, 2, 3, 0.5])
+        let (ids, w, out) = try routeOne(router, [1, 2, 3, 0.5])
         #expect(ids == [2, 1])
         #expect(close(w[0], 0.6307955432474669))
         #expect(close(w[1], 0.23205671194331448))
@@ -39,7 +39,7 @@ struct RouterTests {
     @Test("softmax top-k with renormalisation: e^3/(e^3+e^2) = σ(1)")
     func softmaxTopKRenormalised() throws {
         let router = try identityRouter(.softmaxTopK(normalizesTopKWeights: true), experts: 4, topK: 2)
-        let (ids, w, _) = routeOne(router, [1, 2, 3, 0.5])
+        let (ids, w, _) = try routeOne(router, [1, 2, 3, 0.5])
         #expect(ids == [2, 1])
         #expect(close(w[0], 0.7310585786300049))  // σ(1)
         #expect(close(w[1], 0.2689414213699951))  // σ(−1)
@@ -49,11 +49,11 @@ struct RouterTests {
     @Test("softmax top-1 and top-3 pick the largest in descending order")
     func softmaxOtherK() throws {
         let r1 = try identityRouter(.softmaxTopK(normalizesTopKWeights: true), experts: 4, topK: 1)
-        let (ids1, w1, _) = routeOne(r1, [1, 2, 3, 0.5])
+        let (ids1, w1, _) = try routeOne(r1, [1, 2, 3, 0.5])
         #expect(ids1 == [2])
         #expect(w1 == [1])
         let r3 = try identityRouter(.softmaxTopK(normalizesTopKWeights: false), experts: 4, topK: 3)
-        let (ids3, w3, _) = routeOne(r3, [1, 2, 3, 0.5])
+        let (ids3, w3, _) = try routeOne(r3, [1, 2, 3, 0.5])
         #expect(ids3 == [2, 1, 0])
         #expect(close(w3[2], 0.08536889350978889))
     }
@@ -67,7 +67,7 @@ struct RouterTests {
         // (without the bias it would be {0, 1}). Weights are s[2] = 0.5 and s[0] = 0.8808, × 2.5.
         let kind = RouterKind.sigmoidGroupedTopK(groupCount: 2, keptGroupCount: 2, normalizesTopKWeights: false, scalingFactor: 2.5)
         let biased = try identityRouter(kind, experts: 4, topK: 2, correctionBias: [0, 0, 0.5, 0])
-        let (ids, w, out) = routeOne(biased, [2, 1, 0, -1])
+        let (ids, w, out) = try routeOne(biased, [2, 1, 0, -1])
         let pairs = sortedPairs(ids, w)
         #expect(pairs.map(\.0) == [0, 2])
         #expect(close(pairs[0].1, 2.5 * 0.8807970779778823))
@@ -75,7 +75,7 @@ struct RouterTests {
         #expect(out.logits.storage == [2, 1, 0, -1], "the correction bias must not leak into the logits")
 
         let unbiased = try identityRouter(kind, experts: 4, topK: 2)
-        let (ids0, w0, _) = routeOne(unbiased, [2, 1, 0, -1])
+        let (ids0, w0, _) = try routeOne(unbiased, [2, 1, 0, -1])
         let pairs0 = sortedPairs(ids0, w0)
         #expect(pairs0.map(\.0) == [0, 1])
         #expect(close(pairs0[1].1, 2.5 * 0.7310585786300049))
@@ -89,7 +89,7 @@ struct RouterTests {
         // single score) is masked out. Top-2 → {0, 1}; w = 2.5·σ(x)/(σ(1.2)+σ(1)+1e-20).
         let kind = RouterKind.sigmoidGroupedTopK(groupCount: 4, keptGroupCount: 2, normalizesTopKWeights: true, scalingFactor: 2.5)
         let router = try identityRouter(kind, experts: 8, topK: 2)
-        let (ids, w, _) = routeOne(router, [1.2, 1, 0.5, 0.5, -2, -2, 3, -5])
+        let (ids, w, _) = try routeOne(router, [1.2, 1, 0.5, 0.5, -2, -2, 3, -5])
         let pairs = sortedPairs(ids, w)
         #expect(pairs.map(\.0) == [0, 1])
         #expect(!ids.contains(6))
@@ -100,7 +100,7 @@ struct RouterTests {
         // With one group (no masking) the same logits select expert 6 first.
         let flat = try identityRouter(.sigmoidGroupedTopK(groupCount: 1, keptGroupCount: 1, normalizesTopKWeights: true, scalingFactor: 2.5),
                                       experts: 8, topK: 2)
-        #expect(Set(routeOne(flat, [1.2, 1, 0.5, 0.5, -2, -2, 3, -5]).ids) == [6, 0])
+        #expect(Set(try routeOne(flat, [1.2, 1, 0.5, 0.5, -2, -2, 3, -5]).ids) == [6, 0])
     }
 
     @Test("sigmoid grouped: the +1e-20 in the renormalisation is there (tiny sigmoid scores)")
@@ -110,14 +110,14 @@ struct RouterTests {
         // 1.8388 and 0.6762.
         let kind = RouterKind.sigmoidGroupedTopK(groupCount: 2, keptGroupCount: 2, normalizesTopKWeights: true, scalingFactor: 2.5)
         let router = try identityRouter(kind, experts: 4, topK: 2)
-        let (ids, w, _) = routeOne(router, [-86, -87, -90, -91])
+        let (ids, w, _) = try routeOne(router, [-86, -87, -90, -91])
         let pairs = sortedPairs(ids, w)
         #expect(pairs.map(\.0) == [0, 1])
         #expect(close(pairs[0].1, 1.1184448265452802e-17, rel: 1e-5))
         #expect(close(pairs[1].1, 4.114528577705684e-18, rel: 1e-5))
 
         // All scores underflow to 0: the weights are 0, not NaN.
-        let (_, wz, _) = routeOne(router, [-100, -101, -102, -103])
+        let (_, wz, _) = try routeOne(router, [-100, -101, -102, -103])
         #expect(wz == [0, 0])
     }
 
@@ -126,7 +126,7 @@ struct RouterTests {
         // logits [1, 2, 3, 0.5] + bias [0, 1.5, −2.5, 0] = [1, 3.5, 0.5, 0.5] → top-2 = experts 1, 0
         // (without the bias: 2, 1). softmax([3.5, 1]) = [σ(2.5), σ(−2.5)] = [0.924142, 0.0758582].
         let router = try identityRouter(.topKThenSoftmax, experts: 4, topK: 2, bias: [0, 1.5, -2.5, 0])
-        let (ids, w, out) = routeOne(router, [1, 2, 3, 0.5])
+        let (ids, w, out) = try routeOne(router, [1, 2, 3, 0.5])
         #expect(ids == [1, 0])
         #expect(close(w[0], 0.9241418199787566))
         #expect(close(w[1], 0.07585818002124355))
@@ -137,12 +137,12 @@ struct RouterTests {
     @Test("Llama-4: top-k of the logits, weight σ(value), scales the input")
     func sigmoidTopKScalesInput() throws {
         let r1 = try identityRouter(.sigmoidTopKScalesInput, experts: 4, topK: 1)
-        let (ids1, w1, out1) = routeOne(r1, [1, 2, 3, 0.5])
+        let (ids1, w1, out1) = try routeOne(r1, [1, 2, 3, 0.5])
         #expect(ids1 == [2])
         #expect(close(w1[0], 0.9525741268224334))  // σ(3)
         #expect(out1.scalesExpertInput)
         let r2 = try identityRouter(.sigmoidTopKScalesInput, experts: 4, topK: 2)
-        let (ids2, w2, _) = routeOne(r2, [1, 2, 3, 0.5])
+        let (ids2, w2, _) = try routeOne(r2, [1, 2, 3, 0.5])
         #expect(ids2 == [2, 1])
         #expect(close(w2[1], 0.8807970779778823))  // σ(2), not renormalised
     }
@@ -154,19 +154,19 @@ struct RouterTests {
     ])
     func tieBreaking(_ kind: RouterKind) throws {
         let r1 = try identityRouter(kind, experts: 4, topK: 1)
-        #expect(routeOne(r1, [1, 2, 2, 0]).ids == [1])
-        #expect(routeOne(r1, [0.5, 0.5, 0.5, 0.5]).ids == [0])
+        #expect(try routeOne(r1, [1, 2, 2, 0]).ids == [1])
+        #expect(try routeOne(r1, [0.5, 0.5, 0.5, 0.5]).ids == [0])
         let r2 = try identityRouter(kind, experts: 4, topK: 2)
-        #expect(routeOne(r2, [0, 2, 1, 2]).ids == [1, 3])
-        #expect(routeOne(r2, [0.5, 0.5, 0.5, 0.5]).ids == [0, 1])
+        #expect(try routeOne(r2, [0, 2, 1, 2]).ids == [1, 3])
+        #expect(try routeOne(r2, [0.5, 0.5, 0.5, 0.5]).ids == [0, 1])
         let r3 = try identityRouter(kind, experts: 5, topK: 3)
-        #expect(routeOne(r3, [1, 3, 1, 2, 1]).ids == [1, 3, 0])
+        #expect(try routeOne(r3, [1, 3, 1, 2, 1]).ids == [1, 3, 0])
     }
 
     @Test("equal-weight ties: GPT-OSS gives 1/K each")
     func tieWeights() throws {
         let router = try identityRouter(.topKThenSoftmax, experts: 4, topK: 2)
-        let (ids, w, _) = routeOne(router, [0.5, 0.5, 0.5, 0.5])
+        let (ids, w, _) = try routeOne(router, [0.5, 0.5, 0.5, 0.5])
         #expect(ids == [0, 1])
         #expect(w == [0.5, 0.5])
     }
@@ -176,14 +176,14 @@ struct RouterTests {
         // Two groups with equal scores, keep one: group 0 wins, so expert 1 (its best) is picked over 3.
         let kind = RouterKind.sigmoidGroupedTopK(groupCount: 2, keptGroupCount: 1, normalizesTopKWeights: true, scalingFactor: 1)
         let router = try identityRouter(kind, experts: 4, topK: 1)
-        #expect(routeOne(router, [0.25, 1, 1, 0.25]).ids == [1])
-        #expect(routeOne(router, [1, 0.25, 0.25, 1]).ids == [0])
+        #expect(try routeOne(router, [0.25, 1, 1, 0.25]).ids == [1])
+        #expect(try routeOne(router, [1, 0.25, 0.25, 1]).ids == [0])
     }
 
     @Test("several tokens are routed independently")
     func batchRows() throws {
         let router = try identityRouter(.softmaxTopK(normalizesTopKWeights: true), experts: 4, topK: 2)
-        let out = router.route(floatTensor([3, 4], [1, 2, 3, 0.5, 3, 0.5, 1, 2, -1, -2, -3, 4]))
+        let out = try router.route(floatTensor([3, 4], [1, 2, 3, 0.5, 3, 0.5, 1, 2, -1, -2, -3, 4]))
         #expect(out.expertIDs.shape == [3, 2])
         #expect(out.expertIDs.storage == [2, 1, 0, 3, 3, 0])
         #expect(close(out.weights.storage[2], 0.7310585786300049))
@@ -201,7 +201,7 @@ struct RoutingStatisticsTests {
         var logits: [Float] = []
         for t in 0..<4 { for e in 0..<4 { logits.append(base[(e - t + 4) % 4]) } }
         let router = try identityRouter(.softmaxTopK(normalizesTopKWeights: true), experts: 4, topK: 2)
-        let out = router.route(floatTensor([4, 4], logits))
+        let out = try router.route(floatTensor([4, 4], logits))
         #expect(out.expertIDs.storage == [0, 1, 1, 2, 2, 3, 3, 0])
         let stats = out.statistics
         #expect(stats.tokensPerExpert == [2, 2, 2, 2])
@@ -240,7 +240,7 @@ struct RoutingStatisticsTests {
         let (t, e, k, h) = (37, 8, 3, 16)
         let config = MoEConfig(hiddenSize: h, expertCount: e, expertsPerToken: k, expertIntermediateSize: 4, router: kind)
         let router = try Router(config: config, weight: randomTensor([e, h], generator: &g))
-        let out = router.route(randomTensor([t, h], generator: &g))
+        let out = try router.route(randomTensor([t, h], generator: &g))
         let stats = out.statistics
         #expect(stats.tokensPerExpert.reduce(0, +) == t * k)
         for e0 in 0..<e {

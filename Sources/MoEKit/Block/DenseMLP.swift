@@ -19,10 +19,12 @@ public struct DenseMLP: Sendable {
     public var hiddenSize: Int { weights.hiddenSize }
 
     /// Applies the MLP to every row of `hidden` `[T, H]`.
-    public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) -> Tensor<Float> {
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` unless `hidden` is `[T, H]`.
+    public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws(TensorError) -> Tensor<Float> {
+        guard hidden.rank == 2 else { throw .shapeMismatch(expected: "hidden_states [T, \(hiddenSize)]", actual: "\(hidden.shape)") }
         let plan = RoutingPlan.allTokens(hidden.shape[0])
-        let a = ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: weights, threads: threads)
-        return ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: weights, threads: threads)
+        let a = try ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: weights, threads: threads)
+        return try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: weights, threads: threads)
     }
 }
 
@@ -41,8 +43,8 @@ public struct SharedExpert: Sendable {
     }
 
     /// Adds this expert's output to `output` `[T, H]`: `y += s(x)` or `y += σ(w·x) · s(x)`.
-    func add(to output: inout Tensor<Float>, input: Tensor<Float>, variant: KernelVariant, threads: Int) {
-        let s = mlp.forward(input, variant: variant, threads: threads)
+    func add(to output: inout Tensor<Float>, input: Tensor<Float>, variant: KernelVariant, threads: Int) throws(TensorError) {
+        let s = try mlp.forward(input, variant: variant, threads: threads)
         let h = mlp.hiddenSize
         for t in 0..<input.shape[0] {
             var scale: Float = 1

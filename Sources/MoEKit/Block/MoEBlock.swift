@@ -37,14 +37,14 @@ public struct MoEBlock: Sendable {
     /// - Throws: ``TensorError`` for a wrong shape, ``RoutingError/nonFiniteInput(tensor:index:value:)`` for NaN/Inf.
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws -> MoEBlockOutput {
         try FeedForward.checkInput(hidden, hiddenSize: config.hiddenSize)
-        let routing = router.route(hidden, threads: threads)
+        let routing = try router.route(hidden, threads: threads)
         let plan = RoutingPlan(RouteAssignments(routing, expertCount: config.expertCount), capacityFactor: config.capacityFactor)
         let scalesInput = routing.scalesExpertInput
-        let intermediate = ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: experts,
+        let intermediate = try ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: experts,
                                                         scalesInput: scalesInput, threads: threads)
-        var output = ProjectionToOutput.run(variant, intermediate: intermediate, plan: plan, experts: experts,
+        var output = try ProjectionToOutput.run(variant, intermediate: intermediate, plan: plan, experts: experts,
                                             weightsOutputs: !scalesInput, threads: threads)
-        sharedExpert?.add(to: &output, input: hidden, variant: variant, threads: threads)
+        try sharedExpert?.add(to: &output, input: hidden, variant: variant, threads: threads)
         return MoEBlockOutput(hiddenStates: output, routing: routing, plan: plan)
     }
 }
@@ -78,7 +78,7 @@ public enum FeedForward: Sendable {
             return (out.hiddenStates, out)
         case .dense(let mlp):
             try Self.checkInput(hidden, hiddenSize: mlp.hiddenSize)
-            return (mlp.forward(hidden, variant: variant, threads: threads), nil)
+            return (try mlp.forward(hidden, variant: variant, threads: threads), nil)
         }
     }
 

@@ -5,8 +5,13 @@
 /// When `scalesInput` (Llama-4) the expert sees `rowWeight · x_t` instead of `x_t`.
 public enum ProjectionToIntermediate {
     /// Runs `variant`. `input` is `[T, H]`; the result is `[plan.rowCount, F]`, every element written.
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` when `input`, `plan` and `experts` disagree.
     public static func run(_ variant: KernelVariant, input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights,
-                           scalesInput: Bool = false, threads: Int = 1) -> Tensor<Float> {
+                           scalesInput: Bool = false, threads: Int = 1) throws(TensorError) -> Tensor<Float> {
+        guard input.shape == [plan.tokenCount, experts.hiddenSize] else {
+            throw .shapeMismatch(expected: "input [\(plan.tokenCount), \(experts.hiddenSize)]", actual: "\(input.shape)")
+        }
+        try plan.check(against: experts)
         var output = Tensor<Float>(shape: [plan.rowCount, experts.intermediateSize], repeating: .nan)
         switch variant {
         case .reference: reference(input: input, plan: plan, experts: experts, scalesInput: scalesInput, into: &output)

@@ -6,8 +6,13 @@
 /// When `weightsOutputs` is false (Llama-4, whose weights already scaled the input) the sum is unweighted.
 public enum ProjectionToOutput {
     /// Runs `variant`. The result is `[plan.tokenCount, H]`, every element written.
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` when `intermediate`, `plan` and `experts` disagree.
     public static func run(_ variant: KernelVariant, intermediate: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights,
-                           weightsOutputs: Bool = true, threads: Int = 1) -> Tensor<Float> {
+                           weightsOutputs: Bool = true, threads: Int = 1) throws(TensorError) -> Tensor<Float> {
+        guard intermediate.shape == [plan.rowCount, experts.intermediateSize] else {
+            throw .shapeMismatch(expected: "intermediate [\(plan.rowCount), \(experts.intermediateSize)]", actual: "\(intermediate.shape)")
+        }
+        try plan.check(against: experts)
         var output = Tensor<Float>(shape: [plan.tokenCount, experts.hiddenSize], repeating: .nan)
         switch variant {
         case .reference: reference(intermediate: intermediate, plan: plan, experts: experts, weightsOutputs: weightsOutputs, into: &output)

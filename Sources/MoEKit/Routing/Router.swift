@@ -30,7 +30,11 @@ public struct Router: Sendable {
     }
 
     /// Routes `hidden` `[T, H]`: logits (F64 dot products rounded to F32), selection and statistics.
-    public func route(_ hidden: Tensor<Float>, threads: Int = 1) -> RouterOutput {
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` unless `hidden` is `[T, H]`.
+    public func route(_ hidden: Tensor<Float>, threads: Int = 1) throws(TensorError) -> RouterOutput {
+        guard hidden.rank == 2, hidden.shape[1] == weight.shape[1] else {
+            throw .shapeMismatch(expected: "hidden_states [T, \(weight.shape[1])]", actual: "\(hidden.shape)")
+        }
         let t = hidden.shape[0]
         let h = weight.shape[1]
         let (e, k) = (expertCount, expertsPerToken)

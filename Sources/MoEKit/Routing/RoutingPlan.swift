@@ -73,6 +73,15 @@ public struct RoutingPlan: Sendable, Equatable {
     }
 }
 
+extension RoutingPlan {
+    /// The plan must route over exactly the experts of `experts`.
+    func check(against experts: ExpertWeights) throws(TensorError) {
+        guard expertCount == experts.expertCount else {
+            throw .shapeMismatch(expected: "a plan over \(experts.expertCount) experts", actual: "\(expertCount) experts")
+        }
+    }
+}
+
 extension RouteAssignments {
     /// Internal: assignments known valid by construction.
     init(unchecked tokenCount: Int, expertsPerToken: Int, expertCount: Int, expertIDs: [Int32], weights: [Float]) {
