@@ -17,7 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "MoEKit", swiftSettings: kernelSettings),
+        // ISA-specific inner loops (AVX-512, AVX2), each behind a target attribute and chosen at run time.
+        .target(name: "CMoEKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "MoEKit", dependencies: ["CMoEKernels"], swiftSettings: kernelSettings),
         .executableTarget(
             name: "moe",
             dependencies: [

@@ -27,8 +27,11 @@ public struct ExpertWeights: Sendable {
 
     /// Checks every shape against `kind`, E, H and F, then packs.
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the tensor.
+    /// - Parameter precision: how the fast kernels store the weights; `nil` chooses BF16 when every
+    ///   weight is exactly a bfloat16 (a BF16 checkpoint: half the bytes, identical results), else F32.
     public init(kind: ExpertKind, gate: Tensor<Float>, up: Tensor<Float>?, down: Tensor<Float>,
-                gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil) throws(TensorError) {
+                gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil,
+                precision: WeightPrecision? = nil) throws(TensorError) {
         guard gate.rank == 3 else { throw .shapeMismatch(expected: "gate [E, F, H]", actual: "\(gate.shape)") }
         let (e, f, h) = (gate.shape[0], gate.shape[1], gate.shape[2])
         func check(_ t: Tensor<Float>?, _ name: String, _ shape: [Int], required: Bool) throws(TensorError) {
@@ -54,6 +57,11 @@ public struct ExpertWeights: Sendable {
         self.gateBias = gateBias
         self.upBias = upBias
         self.downBias = downBias
-        packed = PackedExpertWeights(gate: gate, up: up, down: down)
+        let exact = PackedPanels.isExactlyBFloat16(gate) && PackedPanels.isExactlyBFloat16(down)
+            && (up.map(PackedPanels.isExactlyBFloat16) ?? true)
+        packed = PackedExpertWeights(gate: gate, up: up, down: down, precision: precision ?? (exact ? .bf16 : .f32))
     }
+
+    /// How the fast kernels store these weights.
+    public var precision: WeightPrecision { packed.gate.precision }
 }

@@ -45,32 +45,33 @@ public enum ProjectionToOutput {
         }
     }
 
-    /// Compute stage per (expert, row tile) into a `[rows, H]` buffer, then the writer combines per token
-    /// in slot order. Both stages split work into disjoint outputs.
+    /// Compute stage per (expert, row block, panel) item into a row-packed `[rows, H]` buffer (+ bias),
+    /// then the writer combines per token in slot order. Both stages split work into disjoint outputs.
     static func fast(intermediate: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
-                     threads: Int, into output: inout Tensor<Float>) {
+                     threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
         let (h, f, k) = (experts.hiddenSize, experts.intermediateSize, plan.expertsPerToken)
-        let tiles = RowTile.tiles(plan)
         let down = experts.packed.down
+        let width = PackedPanels.width
+        let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
+        let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        intermediate.storage.withUnsafeBufferPointer { a in
-            down.storage.withUnsafeBufferPointer { w in
-                rowsOut.withUnsafeMutableBufferPointer { out in
-                    Parallel.forEach(tiles.count, threads: threads) { index in
-                        let tile = tiles[index]
-                        var cTile = [Float](repeating: 0, count: RowTile.height * PackedPanels.width)
-                        let block = UnsafeBufferPointer(rebasing: a[(tile.firstRow * f)..<((tile.firstRow + tile.rows) * f)])
-                        for p in 0..<down.panelCount {
-                            cTile.withUnsafeMutableBufferPointer { c in
-                                PanelKernel.multiply(block, rows: tile.rows, depth: f,
-                                                     panel: w.baseAddress! + down.panelOffset(matrix: tile.expert, panel: p), into: c)
-                            }
-                            let columns = min(PackedPanels.width, h - p * PackedPanels.width)
-                            for r in 0..<tile.rows {
+        let packedRows = intermediate.storage.withUnsafeBufferPointer { x in
+            PackedRows(plan: plan, depth: f, threads: threads) { row, values in
+                for j in 0..<f { values[j] = x[row * f + j] }
+            }
+        }
+        packedRows.storage.withUnsafeBufferPointer { a in
+            rowsOut.withUnsafeMutableBufferPointer { out in
+                down.withPointers { weights in
+                    Parallel.forEach(items.count, threads: threads) { index in
+                        let item = items[index]
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
+                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, pointer: a.baseAddress!, panels: down, weights: weights, into: tile.baseAddress!)
+                            let columns = min(width, h - item.panel * width)
+                            for r in 0..<item.rows {
                                 for c in 0..<columns {
-                                    let o = p * PackedPanels.width + c
-                                    out[(tile.firstRow + r) * h + o] = cTile[r * PackedPanels.width + c]
-                                        + (experts.downBias?.storage[tile.expert * h + o] ?? 0)
+                                    let o = item.panel * width + c
+                                    out[(item.firstRow + r) * h + o] = tile[r * width + c] + (downBias.isEmpty ? 0 : downBias[item.expert * h + o])
                                 }
                             }
                         }

@@ -1,0 +1,39 @@
+// MoEKit's ISA-specific inner kernels: the few loops Swift cannot express with the instructions
+// this CPU has (AVX-512 FMA, AVX-512 BF16, AVX2 FMA) without compiling the whole package for them.
+// Each function carries its own target attribute; Swift picks one at run time by moe_cpu_level().
+// Everything else (packing, scheduling, epilogues) is Swift.
+#ifndef MOE_KERNELS_H
+#define MOE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Panel width in output columns of every packed weight panel (two 512-bit registers of floats).
+#define MOE_PANEL_WIDTH 32
+/// Rows of one micro-tile (accumulators: 8 rows x 2 registers = 16 of the 32 zmm registers).
+#define MOE_TILE_ROWS 8
+
+/// 0: portable (no kernel here), 1: AVX2 + FMA, 2: AVX-512F, 3: AVX-512F + AVX-512 BF16.
+int moe_cpu_level(void);
+
+/// C[r][0..<32] (+)= sum over k in 0..<depth of A[k*8 + r] * B[k][0..<32], stored for r < rows <= 8.
+/// A is one packed row tile (depth x 8, rows past `rows` zero); B is one packed F32 panel (depth x 32,
+/// contiguous); C has row stride 32. accumulate == 0 starts from zero. Ascending k, FMA.
+void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, float *c, int accumulate);
+void moe_panel_f32_avx2(int rows, int depth, const float *a, const float *b, float *c, int accumulate);
+
+/// The same with B stored as bfloat16 (depth x 32 uint16), widened exactly to F32 in registers.
+void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
+void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
+
+/// Sums n floats (memory-bandwidth probe); the value is returned so the read cannot be elided.
+float moe_sum_f32(const float *x, size_t n);
+
+/// The x86 `pause` hint for spin loops (a no-op elsewhere).
+static inline void moe_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+#endif

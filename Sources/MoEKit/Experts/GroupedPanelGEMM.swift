@@ -1,0 +1,68 @@
+/// The grouped GEMM both projections share: for each expert e, its rows (contiguous in a row-packed
+/// `[rows, depth]` matrix, see ``RoutingPlan``) times the transposed weights of e, one 32-column panel
+/// at a time. Work is cut into (expert, row block, panel) items so a hot expert spreads over all
+/// threads; each item is computed by one thread, K-block by K-block, tile by tile, in a fixed order.
+enum GroupedPanelGEMM {
+    /// Rows per work item: 64 rows × 256 depth of A (64 KiB) stay in L2 while panels stream past.
+    static let rowBlock = 64
+
+    struct Item: Sendable {
+        var expert: Int
+        var firstRow: Int
+        var rows: Int
+        var panel: Int
+    }
+
+    /// All items of a plan for weights with `panelCount` panels, expert-major then row block then panel,
+    /// so consecutive items share their A block.
+    static func items(_ plan: RoutingPlan, panelCount: Int) -> [Item] {
+        var items: [Item] = []
+        for e in 0..<plan.expertCount {
+            var row = plan.offsets[e]
+            while row < plan.offsets[e + 1] {
+                let rows = min(rowBlock, plan.offsets[e + 1] - row)
+                for p in 0..<panelCount { items.append(Item(expert: e, firstRow: row, rows: rows, panel: p)) }
+                row += rows
+            }
+        }
+        return items
+    }
+
+    /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows, A given as
+    /// ``PackedRows``.
+    @inline(__always)
+    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, pointer: UnsafePointer<Float>, panels: PackedPanels, weights: PanelPointers,
+                         into c: UnsafeMutablePointer<Float>) {
+        let depth = a.depth
+        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel)
+        let firstTile = pointer + a.tileOffset(row: item.firstRow)
+        var k0 = 0
+        repeat {
+            let kc = min(TileKernel.depthBlock, depth - k0)
+            var r = 0
+            while r < item.rows {
+                // Row tiles of one expert are consecutive in PackedRows: tile r/8 is 8·depth further on.
+                TileKernel.multiply(isa: isa, rows: min(TileKernel.rows, item.rows - r), depth: kc, a: firstTile + r * depth + k0 * TileKernel.rows,
+                                    f32: weights.f32, bf16: weights.bf16, panelStart: offset + k0 * PackedPanels.width,
+                                    c: c + r * PackedPanels.width, accumulate: k0 > 0)
+                r += TileKernel.rows
+            }
+            k0 += kc
+        } while k0 < depth
+    }
+}
+
+/// Raw pointers to a ``PackedPanels`` storage, valid inside ``PackedPanels/withPointers(_:)``.
+struct PanelPointers {
+    var f32: UnsafePointer<Float>?
+    var bf16: UnsafePointer<UInt16>?
+}
+
+extension PackedPanels {
+    func withPointers<R>(_ body: (PanelPointers) throws -> R) rethrows -> R {
+        switch storage {
+        case .f32(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: $0.baseAddress, bf16: nil)) }
+        case .bf16(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: nil, bf16: $0.baseAddress)) }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+@testable import MoEKit
+
+/// Every instruction-set path of the fast kernels (AVX-512, AVX2, portable Swift) against the reference,
+/// with F32 and BF16 weight panels: the CPU running the tests picks one path for `.fast`, so the others
+/// are forced here.
+@Suite("Fast kernels on every instruction set")
+struct ISATests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var isa: TileKernel.ISA
+        var precision: WeightPrecision
+        var testDescription: String { "\(isa) \(precision)" }
+        static let all = TileKernel.ISA.available.flatMap { isa in WeightPrecision.allCases.map { Case(isa: isa, precision: $0) } }
+    }
+
+    @Test("projections match the reference", arguments: Case.all)
+    func projections(_ c: Case) throws {
+        var g = SeededGenerator(seed: 7)
+        // 300 > one K-block (256), 45 and 37 not multiples of the 32-wide panels, 19 rows not a multiple of 8.
+        let (e, h, f, t, k) = (5, 300, 45, 19, 2)
+        func bf(_ x: Tensor<Float>) -> Tensor<Float> {
+            c.precision == .bf16 ? (try? Tensor(shape: x.shape, storage: x.storage.map { BFloat16($0).float })) ?? x : x
+        }
+        let experts = try ExpertWeights(kind: .gated(.silu), gate: bf(randomTensor([e, f, h], std: 0.1, generator: &g)),
+                                        up: bf(randomTensor([e, f, h], std: 0.1, generator: &g)),
+                                        down: bf(randomTensor([e, h, f], std: 0.1, generator: &g)), precision: c.precision)
+        #expect(experts.precision == c.precision)
+        var ids: [Int64] = []
+        for token in 0..<t { ids += [Int64(token % 3), Int64(3 + token % 2)] }  // expert 0..2 and 3..4; none empty
+        let routes = try RouteAssignments(selectedExperts: try Tensor(shape: [t, k], storage: ids),
+                                          routingWeights: randomTensor([t, k], generator: &g), expertCount: e)
+        let plan = RoutingPlan(routes)
+        let x = randomTensor([t, h], generator: &g)
+        var fast = Tensor<Float>(shape: [plan.rowCount, f], repeating: .nan)
+        ProjectionToIntermediate.fast(input: x, plan: plan, experts: experts, scalesInput: false, threads: 2, isa: c.isa, into: &fast)
+        let reference = try ProjectionToIntermediate.run(.reference, input: x, plan: plan, experts: experts)
+        #expect(relativeError(fast, reference) <= 1e-5)
+        var y = Tensor<Float>(shape: [t, h], repeating: .nan)
+        ProjectionToOutput.fast(intermediate: reference, plan: plan, experts: experts, weightsOutputs: true, threads: 2, isa: c.isa, into: &y)
+        let yRef = try ProjectionToOutput.run(.reference, intermediate: reference, plan: plan, experts: experts)
+        #expect(relativeError(y, yRef) <= 1e-5)
+    }
+
+    @Test("BF16 panels of BF16 weights give the same bits as F32 panels")
+    func bf16PanelsAreExact() throws {
+        var g = SeededGenerator(seed: 8)
+        let (e, h, f, t) = (2, 64, 40, 9)
+        func weights(_ shape: [Int]) -> Tensor<Float> {
+            let w = randomTensor(shape, std: 0.2, generator: &g)
+            return (try? Tensor(shape: shape, storage: w.storage.map { BFloat16($0).float })) ?? w
+        }
+        let (gate, up, down) = (weights([e, f, h]), weights([e, f, h]), weights([e, h, f]))
+        let automatic = try ExpertWeights(kind: .gated(.silu), gate: gate, up: up, down: down)
+        let f32 = try ExpertWeights(kind: .gated(.silu), gate: gate, up: up, down: down, precision: .f32)
+        #expect(automatic.precision == .bf16, "BF16-exact weights should pack as BF16")
+        let routes = try RouteAssignments(selectedExperts: try Tensor(shape: [t, 1], storage: (0..<t).map { Int64($0 % e) }),
+                                          routingWeights: Tensor(shape: [t, 1], repeating: 1), expertCount: e)
+        let plan = RoutingPlan(routes)
+        let x = randomTensor([t, h], generator: &g)
+        let a = try ProjectionToIntermediate.run(.fast, input: x, plan: plan, experts: automatic, threads: 2)
+        let b = try ProjectionToIntermediate.run(.fast, input: x, plan: plan, experts: f32, threads: 2)
+        #expect(a.storage == b.storage)
+    }
+}
