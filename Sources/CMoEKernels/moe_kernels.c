@@ -27,41 +27,56 @@ AVX512 static inline void store_tile512(int rows, float *c, int accumulate, __m5
     }
 }
 
-// A is a packed tile: a[k * 8 + r]. All 8 rows are computed (padding rows are zeros); `rows` are stored.
-#define FMA_ROW512(i, p)                                                   \
-    {                                                                      \
-        __m512 x = _mm512_set1_ps(a[k * 8 + i]);                           \
-        acc[2 * i] = _mm512_fmadd_ps(x, b0, acc[2 * i]);                   \
-        acc[2 * i + 1] = _mm512_fmadd_ps(x, b1, acc[2 * i + 1]);           \
+// A is a packed tile: a[k * 8 + r]. Only the first R rows are computed (R = rows, specialised so a
+// decode step with one or two rows does not pay for eight); every element's accumulation chain is the
+// same whatever R is, so a token's result does not depend on how many rows share its tile.
+#define DEFINE_TILE512(NAME, R, LOAD_B)                                                        \
+    AVX512 static void NAME(int depth, const float *a, const void *bv, __m512 *acc) {          \
+        for (int k = 0; k < depth; k++) {                                                      \
+            __m512 b0, b1;                                                                     \
+            LOAD_B                                                                             \
+            for (int i = 0; i < R; i++) {                                                      \
+                __m512 x = _mm512_set1_ps(a[k * 8 + i]);                                       \
+                acc[2 * i] = _mm512_fmadd_ps(x, b0, acc[2 * i]);                               \
+                acc[2 * i + 1] = _mm512_fmadd_ps(x, b1, acc[2 * i + 1]);                       \
+            }                                                                                  \
+        }                                                                                      \
     }
-
-#define FMA_ALL_ROWS512 \
-    FMA_ROW512(0, a0) FMA_ROW512(1, a1) FMA_ROW512(2, a2) FMA_ROW512(3, a3) \
-    FMA_ROW512(4, a4) FMA_ROW512(5, a5) FMA_ROW512(6, a6) FMA_ROW512(7, a7)
-
-AVX512 void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, float *c, int accumulate) {
-    __m512 acc[16];
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < depth; k++) {
-        __m512 b0 = _mm512_loadu_ps(b + k * 32), b1 = _mm512_loadu_ps(b + k * 32 + 16);
-        FMA_ALL_ROWS512
-    }
-    store_tile512(rows, c, accumulate, acc);
-}
 
 AVX512 static inline __m512 widen_bf16(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate) {
+#define LOAD_F32 { const float *b = (const float *)bv; b0 = _mm512_loadu_ps(b + k * 32); b1 = _mm512_loadu_ps(b + k * 32 + 16); }
+#define LOAD_BF16 { const uint16_t *b = (const uint16_t *)bv; \
+    b0 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32))); \
+    b1 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32 + 16))); }
+
+DEFINE_TILE512(f32_r1, 1, LOAD_F32)
+DEFINE_TILE512(f32_r2, 2, LOAD_F32)
+DEFINE_TILE512(f32_r4, 4, LOAD_F32)
+DEFINE_TILE512(f32_r8, 8, LOAD_F32)
+DEFINE_TILE512(bf16_r1, 1, LOAD_BF16)
+DEFINE_TILE512(bf16_r2, 2, LOAD_BF16)
+DEFINE_TILE512(bf16_r4, 4, LOAD_BF16)
+DEFINE_TILE512(bf16_r8, 8, LOAD_BF16)
+
+typedef void (*tile512_fn)(int, const float *, const void *, __m512 *);
+
+AVX512 static void run_tile512(int rows, int depth, const float *a, const void *b, float *c, int accumulate,
+                               tile512_fn r1, tile512_fn r2, tile512_fn r4, tile512_fn r8) {
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < depth; k++) {
-        __m512 b0 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32)));
-        __m512 b1 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32 + 16)));
-        FMA_ALL_ROWS512
-    }
+    (rows <= 1 ? r1 : rows <= 2 ? r2 : rows <= 4 ? r4 : r8)(depth, a, b, acc);
     store_tile512(rows, c, accumulate, acc);
+}
+
+AVX512 void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, float *c, int accumulate) {
+    run_tile512(rows, depth, a, b, c, accumulate, f32_r1, f32_r2, f32_r4, f32_r8);
+}
+
+AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate) {
+    run_tile512(rows, depth, a, b, c, accumulate, bf16_r1, bf16_r2, bf16_r4, bf16_r8);
 }
 
 // ---- AVX2: the 8 x 32 tile as 4 passes of 4 rows x 16 columns (8 ymm accumulators each). ----
@@ -114,13 +129,32 @@ void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b
 
 #endif
 
-float moe_sum_f32(const float *x, size_t n) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static float sum_avx2(const float *x, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3];
-        s4 += x[i + 4]; s5 += x[i + 5]; s6 += x[i + 6]; s7 += x[i + 7];
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(x + i + 24));
     }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    float s = 0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+#endif
+
+float moe_sum_f32(const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (moe_cpu_level() >= 1) return sum_avx2(x, n);
+#endif
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3]; }
     for (; i < n; i++) s0 += x[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    return (s0 + s1) + (s2 + s3);
 }

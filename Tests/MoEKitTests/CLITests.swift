@@ -212,3 +212,30 @@ struct CLITests {
         }
     }
 }
+
+@Suite("moe bench")
+struct BenchCLITests {
+    @Test("the smoke suite writes the JSON keys of the CLI contract")
+    func smokeSuiteJSON() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path + "/bench.json"
+        let result = try MoEProcess.run(["bench", "--suite", "smoke", "--repeats", "1", "--threads", "2", "--json", path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let json = try #require(object)
+        let machine = try #require(json["machine"] as? [String: Any])
+        #expect((machine["gemm_gflops"] as? Double).map { $0 > 0 } == true)
+        #expect((machine["mem_gbs"] as? Double).map { $0 > 0 } == true)
+        let cases = try #require(json["cases"] as? [[String: Any]])
+        #expect(cases.count == 4)  // T = 1, 8 × f32, bf16
+        for c in cases {
+            for key in ["name", "tokens", "dtype", "ms", "gflops", "pct_gemm_peak", "weight_gbs", "pct_mem_bw", "hidden",
+                        "intermediate", "experts", "top_k", "speedup_vs_reference"] {
+                #expect(c[key] != nil, "case lacks \(key)")
+            }
+            #expect((c["name"] as? String)?.contains("smoke") == true)
+            #expect(["f32", "bf16"].contains(c["dtype"] as? String ?? ""))
+        }
+        #expect(result.stdout.contains("GEMM peak"))
+    }
+}

@@ -2,11 +2,14 @@
 extension MoEBlock {
     /// A block of `config` with seeded random weights: matrices uniform with standard deviation
     /// 1/√fan_in (so activations keep their scale), a router 4× larger so routing is decisive,
-    /// and random biases where the config has them.
-    public static func random(config: MoEConfig, seed: UInt64) throws -> MoEBlock {
+    /// and random biases where the config has them. With `precision: .bf16` every expert weight is
+    /// rounded to bfloat16 (as a BF16 checkpoint would hold it) and packed as BF16.
+    public static func random(config: MoEConfig, seed: UInt64, precision: WeightPrecision = .f32) throws -> MoEBlock {
         var rng = SplitMix64(seed: seed)
+        rng.roundsToBFloat16 = precision == .bf16
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
-        let router = try Router(config: config, weight: rng.tensor([e, h], std: 4 / Float(h).squareRoot()),
+        let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
+        let router = try Router(config: config, weight: routerWeight,
                                 bias: config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil,
                                 correctionBias: {
                                     if case .sigmoidGroupedTopK = config.router { return rng.tensor([e], std: 0.1).storage }
@@ -19,7 +22,7 @@ extension MoEBlock {
             down: rng.tensor([e, h, f], std: 1 / Float(f).squareRoot()),
             gateBias: biases ? rng.tensor([e, f], std: 0.1) : nil,
             upBias: biases && config.expert.isGated ? rng.tensor([e, f], std: 0.1) : nil,
-            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil)
+            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil, precision: precision)
         var shared: SharedExpert?
         if let spec = config.sharedExpert {
             let s = spec.intermediateSize
@@ -35,6 +38,8 @@ extension MoEBlock {
 /// SplitMix64: a tiny, fast, seedable generator (same sequence on every platform).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    /// Whether ``tensor(_:std:)`` rounds its values to bfloat16.
+    public var roundsToBFloat16 = false
 
     public init(seed: UInt64) { state = seed }
 
@@ -51,6 +56,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         let bound = std * Float(3).squareRoot()
         var t = Tensor<Float>(shape: shape)
         for i in 0..<t.count { t.storage[i] = Float.random(in: -bound...bound, using: &self) }
+        if roundsToBFloat16 { for i in 0..<t.count { t.storage[i] = BFloat16(t.storage[i]).float } }
         return t
     }
 }

@@ -30,7 +30,8 @@ public enum SafetensorsWriter {
         try writeFile(file, to: path)
     }
 
-    static func writeFile(_ bytes: [UInt8], to path: String) throws(SafetensorsError) {
+    /// Writes raw bytes to `path` (also used for reports).
+    public static func writeFile(_ bytes: [UInt8], to path: String) throws(SafetensorsError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }

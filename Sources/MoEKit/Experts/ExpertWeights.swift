@@ -62,6 +62,9 @@ public struct ExpertWeights: Sendable {
         packed = PackedExpertWeights(gate: gate, up: up, down: down, precision: precision ?? (exact ? .bf16 : .f32))
     }
 
+    /// The instruction set the fast kernels use on this CPU.
+    public static var kernelISA: String { TileKernel.isaName }
+
     /// How the fast kernels store these weights.
     public var precision: WeightPrecision { packed.gate.precision }
 }

@@ -1,0 +1,73 @@
+import CMoEKernels
+
+/// This machine's roofs, measured the same way every time so a benchmark can state its results as
+/// fractions of them: the F32 GEMM rate of MoEKit's own micro-kernels and the memory read bandwidth.
+public enum MachineRoofs {
+    /// GFLOP/s of a square F32 GEMM (`size`³) through the fast kernels, best of `repeats`.
+    public static func gemmGFLOPS(size: Int = 2048, threads: Int, repeats: Int = 3) -> Double {
+        var rng = SplitMix64(seed: 99)
+        let weights = PackedPanels(rng.tensor([1, size, size], std: 0.02), precision: .f32)
+        let a = rng.tensor([size, size], std: 1)
+        let plan = RoutingPlan.allTokens(size)
+        let rows = a.storage.withUnsafeBufferPointer { x in
+            PackedRows(plan: plan, depth: size, threads: threads) { row, values in
+                for k in 0..<size { values[k] = x[row * size + k] }
+            }
+        }
+        let items = GroupedPanelGEMM.items(plan, panelCount: weights.panelCount)
+        var c = [Float](repeating: 0, count: size * size)
+        var best = Double.infinity
+        for _ in 0..<(repeats + 1) {
+            let start = ContinuousClock.now
+            rows.storage.withUnsafeBufferPointer { aPointer in
+                c.withUnsafeMutableBufferPointer { out in
+                    weights.withPointers { w in
+                        Parallel.forEach(items.count, threads: threads) { index in
+                            let item = items[index]
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * PackedPanels.width) { tile in
+                                GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: aPointer.baseAddress!, panels: weights,
+                                                          weights: w, into: tile.baseAddress!)
+                                for r in 0..<item.rows {
+                                    for col in 0..<PackedPanels.width {
+                                        out[(item.firstRow + r) * size + item.panel * PackedPanels.width + col] = tile[r * PackedPanels.width + col]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            best = min(best, seconds(ContinuousClock.now - start))
+        }
+        return 2 * Double(size) * Double(size) * Double(size) / best / 1e9
+    }
+
+    /// GB/s of reading `bytes` of floats once (a parallel sum), best of `repeats`.
+    public static func readBandwidth(bytes: Int = 1 << 30, threads: Int, repeats: Int = 3) -> Double {
+        let count = bytes / 4
+        let data = [Float](repeating: 1, count: count)
+        var best = Double.infinity
+        let chunks = max(threads, 1) * 16
+        var sink: Float = 0
+        for _ in 0..<(repeats + 1) {
+            var partial = [Float](repeating: 0, count: chunks)
+            let start = ContinuousClock.now
+            data.withUnsafeBufferPointer { x in
+                partial.withUnsafeMutableBufferPointer { p in
+                    Parallel.forEach(chunks, threads: threads) { chunk in
+                        let begin = count * chunk / chunks, end = count * (chunk + 1) / chunks
+                        p[chunk] = moe_sum_f32(x.baseAddress! + begin, end - begin)
+                    }
+                }
+            }
+            best = min(best, seconds(ContinuousClock.now - start))
+            sink += partial.reduce(0, +)
+        }
+        return sink.isNaN ? 0 : Double(count * 4) / best / 1e9
+    }
+
+    /// A `Duration` in seconds.
+    public static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import MoEKit
+
+/// `moe bench`: the machine's roofs, then each MoE case, as fractions of those roofs.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the GEMM peak and memory bandwidth, then the MoE layer on the benchmark presets.",
+        discussion: """
+            Quick suite: mixtral (1024/3584, 8 experts, top-2), qwen3 (2048/768, 128 experts, top-8) and deepseek
+            (1024/512, 64 experts, top-6, 8 groups keep 4, 1 shared) at T = 1, 16, 128, 512, F32 and BF16 weights.
+            Examples:
+              moe bench
+              moe bench --suite full --threads 2 --json bench.json
+            """)
+
+    @Option(help: "quick, full, or smoke (tiny shapes, for tests).") var suite = "quick"
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Timed repeats per case (median reported), each on different tokens.") var repeats = 5
+    @Option(help: "Write the results as JSON to this file.") var json: String?
+    @Option(help: "Only presets whose name contains this.") var filter: String?
+
+    func run() throws {
+        try reportingErrors {
+            guard let cases = BenchSuite(rawValue: suite)?.cases else {
+                throw CLIError.invalidOption("--suite must be quick, full or smoke (got '\(suite)')")
+            }
+            guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
+            let threadCount = threads ?? Parallel.defaultThreadCount
+            guard threadCount >= 1 else { throw CLIError.invalidOption("--threads must be at least 1") }
+            // The smoke suite measures small roofs too: it checks the path, not the machine.
+            let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
+            progress("measuring the F32 GEMM peak (\(gemmSize)³) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
+            let machine = BenchReport.Machine(gemmGFLOPS: MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount),
+                                              memoryGBs: MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount),
+                                              isa: ExpertWeights.kernelISA, threads: threadCount)
+            var report = BenchReport(machine: machine, cases: [])
+            let selected = cases.filter { filter == nil || $0.preset.contains(filter!) }
+            for group in BenchCase.grouped(selected) {
+                report.cases += try runGroup(group, machine: machine, threads: threadCount)
+            }
+            report.printTable()
+            if let json { try report.write(to: json) }
+        }
+    }
+
+    /// Runs the cases of one (preset, precision): one block, several token counts.
+    private func runGroup(_ group: [BenchCase], machine: BenchReport.Machine, threads: Int) throws -> [BenchReport.Case] {
+        guard let first = group.first else { return [] }
+        progress("\(first.preset) \(first.precision.rawValue): building random weights…")
+        let block = try MoEBlock.random(config: first.config, seed: 1, precision: first.precision)
+        let referenceSecondsPerToken = try referenceTime(block, threads: threads)
+        var results: [BenchReport.Case] = []
+        for c in group {
+            progress("\(c.name)…")
+            var rng = SplitMix64(seed: UInt64(c.tokens))
+            // Different tokens for every repeat, so routing (and the weights a decode step touches) changes.
+            let inputs = (0..<(repeats + 1)).map { _ in rng.tensor([c.tokens, c.config.hiddenSize], std: 1) }
+            var times: [Double] = []
+            var rows = 0, touched = 0.0
+            for (i, x) in inputs.enumerated() {
+                let start = ContinuousClock.now
+                let out = try block.forward(x, variant: .fast, threads: threads)
+                let t = MachineRoofs.seconds(ContinuousClock.now - start)
+                if i > 0 {
+                    times.append(t)
+                    rows += out.plan.rowCount
+                    touched += c.weightBytesTouched(out.plan)
+                }
+            }
+            let median = times.sorted()[times.count / 2]
+            let flops = c.config.forwardFLOPs(tokenCount: c.tokens, routedRows: rows / times.count)
+            let gflops = flops / median / 1e9
+            let weightGBs = touched / Double(times.count) / median / 1e9
+            results.append(BenchReport.Case(
+                name: c.name, preset: c.preset, tokens: c.tokens, dtype: c.precision.rawValue, hidden: c.config.hiddenSize,
+                intermediate: c.config.expertIntermediateSize, experts: c.config.expertCount, topK: c.config.expertsPerToken,
+                sharedIntermediate: c.config.sharedExpert?.intermediateSize ?? 0, ms: median * 1e3, gflops: gflops,
+                pctGEMMPeak: 100 * gflops / machine.gemmGFLOPS, weightGBs: weightGBs, pctMemoryBandwidth: 100 * weightGBs / machine.memoryGBs,
+                speedupVsReference: referenceSecondsPerToken * Double(c.tokens) / median))
+        }
+        return results
+    }
+
+    /// Seconds per token of the reference kernels, timed on 16 tokens (the reference is linear in tokens).
+    private func referenceTime(_ block: MoEBlock, threads: Int) throws -> Double {
+        var rng = SplitMix64(seed: 5)
+        let x = rng.tensor([16, block.config.hiddenSize], std: 1)
+        let start = ContinuousClock.now
+        _ = try block.forward(x, variant: .reference, threads: threads)
+        return MachineRoofs.seconds(ContinuousClock.now - start) / 16
+    }
+
+    private func progress(_ line: String) { printError("bench: \(line)") }
+}
+
+/// The benchmark suites.
+enum BenchSuite: String {
+    case quick, full, smoke
+
+    var cases: [BenchCase] {
+        let tokens = switch self {
+        case .quick: [1, 16, 128, 512]
+        case .full: [1, 4, 16, 64, 128, 512, 2048]
+        case .smoke: [1, 8]
+        }
+        var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
+        if self == .full { presets += BenchCase.fullPresets }
+        return presets.flatMap { preset in
+            WeightPrecision.allCases.flatMap { precision in
+                tokens.map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: precision) }
+            }
+        }
+    }
+}
+
+/// One benchmark case: a preset shape, a token count and a weight precision.
+struct BenchCase {
+    var preset: String
+    var config: MoEConfig
+    var tokens: Int
+    var precision: WeightPrecision
+
+    var name: String { "\(preset) \(precision.rawValue) T=\(tokens)" }
+
+    static let quickPresets: [(name: String, config: MoEConfig)] = [
+        ("mixtral", MoEConfig(hiddenSize: 1024, expertCount: 8, expertsPerToken: 2, expertIntermediateSize: 3584,
+                              router: .softmaxTopK(normalizesTopKWeights: true))),
+        ("qwen3", MoEConfig(hiddenSize: 2048, expertCount: 128, expertsPerToken: 8, expertIntermediateSize: 768,
+                            router: .softmaxTopK(normalizesTopKWeights: true))),
+        ("deepseek", MoEConfig(hiddenSize: 1024, expertCount: 64, expertsPerToken: 6, expertIntermediateSize: 512,
+                               router: .sigmoidGroupedTopK(groupCount: 8, keptGroupCount: 4, normalizesTopKWeights: true, scalingFactor: 2.5),
+                               sharedExpert: SharedExpertConfig(intermediateSize: 512, gate: .none))),
+    ]
+
+    /// Tiny shapes that exercise the whole benchmark path in a second (tests).
+    static let smokePresets: [(name: String, config: MoEConfig)] = [
+        ("smoke", MoEConfig(hiddenSize: 64, expertCount: 4, expertsPerToken: 2, expertIntermediateSize: 96,
+                            router: .softmaxTopK(normalizesTopKWeights: true),
+                            sharedExpert: SharedExpertConfig(intermediateSize: 32, gate: .sigmoid))),
+    ]
+
+    /// Larger shapes: a real Mixtral-8x7B expert width and a DeepSeek-like wide hidden size.
+    static let fullPresets: [(name: String, config: MoEConfig)] = [
+        ("mixtral-wide", MoEConfig(hiddenSize: 4096, expertCount: 8, expertsPerToken: 2, expertIntermediateSize: 3584,
+                                   router: .softmaxTopK(normalizesTopKWeights: true))),
+        ("deepseek-wide", MoEConfig(hiddenSize: 2048, expertCount: 64, expertsPerToken: 6, expertIntermediateSize: 1408,
+                                    router: .sigmoidGroupedTopK(groupCount: 8, keptGroupCount: 4, normalizesTopKWeights: true, scalingFactor: 2.5),
+                                    sharedExpert: SharedExpertConfig(intermediateSize: 1408, gate: .none))),
+    ]
+
+    /// Consecutive cases of the same preset and precision share one block.
+    static func grouped(_ cases: [BenchCase]) -> [[BenchCase]] {
+        var groups: [[BenchCase]] = []
+        for c in cases {
+            if let last = groups.last?.last, last.preset == c.preset, last.precision == c.precision {
+                groups[groups.count - 1].append(c)
+            } else {
+                groups.append([c])
+            }
+        }
+        return groups
+    }
+
+    /// Bytes of weights one forward reads: every expert with at least one row, the shared expert, the router.
+    func weightBytesTouched(_ plan: RoutingPlan) -> Double {
+        let bytes: Double = precision == .bf16 ? 2 : 4
+        let (h, f) = (Double(config.hiddenSize), Double(config.expertIntermediateSize))
+        let used = Double(plan.tokensPerExpert.filter { $0 > 0 }.count)
+        var total = used * 3 * h * f * bytes + Double(config.expertCount) * h * 4
+        if let shared = config.sharedExpert { total += 3 * h * Double(shared.intermediateSize) * bytes }
+        return total
+    }
+}

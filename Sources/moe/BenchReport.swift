@@ -1,0 +1,65 @@
+import MoEKit
+
+/// `moe bench` results; the JSON keys are part of the CLI contract.
+struct BenchReport: Encodable {
+    struct Machine: Encodable {
+        var gemmGFLOPS: Double
+        var memoryGBs: Double
+        var isa: String
+        var threads: Int
+        enum CodingKeys: String, CodingKey {
+            case gemmGFLOPS = "gemm_gflops", memoryGBs = "mem_gbs", isa, threads
+        }
+    }
+
+    struct Case: Encodable {
+        var name: String
+        var preset: String
+        var tokens: Int
+        var dtype: String
+        var hidden: Int
+        var intermediate: Int
+        var experts: Int
+        var topK: Int
+        var sharedIntermediate: Int
+        var ms: Double
+        var gflops: Double
+        var pctGEMMPeak: Double
+        var weightGBs: Double
+        var pctMemoryBandwidth: Double
+        var speedupVsReference: Double
+        enum CodingKeys: String, CodingKey {
+            case name, preset, tokens, dtype, hidden, intermediate, experts, ms, gflops
+            case topK = "top_k", sharedIntermediate = "shared_intermediate", pctGEMMPeak = "pct_gemm_peak"
+            case weightGBs = "weight_gbs", pctMemoryBandwidth = "pct_mem_bw", speedupVsReference = "speedup_vs_reference"
+        }
+    }
+
+    var machine: Machine
+    var cases: [Case]
+
+    func printTable() {
+        print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa) · \(machine.threads) threads")
+        let header = ["case", "ms", "GFLOP/s", "% GEMM peak", "weight GB/s", "% mem BW", "× reference"]
+        var rows = [header]
+        for c in cases {
+            rows.append([c.name, format(c.ms, 3), format(c.gflops, 1), format(c.pctGEMMPeak, 1), format(c.weightGBs, 1),
+                         format(c.pctMemoryBandwidth, 1), format(c.speedupVsReference, 1)])
+        }
+        let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for (n, row) in rows.enumerated() {
+            let cells = row.enumerated().map { i, cell in
+                i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)
+                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }
+            print(cells.joined(separator: "  "))
+            if n == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+        }
+    }
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try SafetensorsWriter.writeFile(Array(try encoder.encode(self)), to: path)
+    }
+}
