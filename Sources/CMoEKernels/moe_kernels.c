@@ -79,6 +79,39 @@ AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const ui
     run_tile512(rows, depth, a, b, c, accumulate, bf16_r1, bf16_r2, bf16_r4, bf16_r8);
 }
 
+// ---- AVX-512 BF16: vdpbf16ps, bf16 activations x bf16 weights, F32 accumulation ---------------
+// A tile: a[kp * 8 + r] holds (A[r][2kp], A[r][2kp+1]) as two bf16 in one 32-bit word; a panel:
+// b[kp * 32 + n] holds (B[2kp][n], B[2kp+1][n]). One instruction does 16 lanes x 2 products.
+#define BF16DOT __attribute__((target("avx512f,avx512bf16")))
+
+#define DEFINE_DOT_TILE(NAME, R)                                                                      \
+    BF16DOT static void NAME(int pairs, const uint32_t *a, const uint32_t *b, __m512 *acc) {          \
+        for (int k = 0; k < pairs; k++) {                                                             \
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 32));                   \
+            __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 32 + 16));              \
+            for (int i = 0; i < R; i++) {                                                             \
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[k * 8 + i]);                          \
+                acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], x, b0);                                     \
+                acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], x, b1);                             \
+            }                                                                                         \
+        }                                                                                             \
+    }
+
+DEFINE_DOT_TILE(dot_r1, 1)
+DEFINE_DOT_TILE(dot_r2, 2)
+DEFINE_DOT_TILE(dot_r4, 4)
+DEFINE_DOT_TILE(dot_r8, 8)
+
+BF16DOT void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    if (rows <= 1) dot_r1(pairs, a, b, acc);
+    else if (rows <= 2) dot_r2(pairs, a, b, acc);
+    else if (rows <= 4) dot_r4(pairs, a, b, acc);
+    else dot_r8(pairs, a, b, acc);
+    store_tile512(rows, c, accumulate, acc);
+}
+
 // ---- AVX2: the 8 x 32 tile as 4 passes of 4 rows x 16 columns (8 ymm accumulators each). ----
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -126,6 +159,7 @@ void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, f
 void moe_panel_f32_avx2(int rows, int depth, const float *a, const float *b, float *c, int accumulate) {}
 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate) {}
 void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate) {}
+void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) {}
 
 #endif
 

@@ -8,7 +8,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure the GEMM peak and memory bandwidth, then the MoE layer on the benchmark presets.",
         discussion: """
             Quick suite: mixtral (1024/3584, 8 experts, top-2), qwen3 (2048/768, 128 experts, top-8) and deepseek
-            (1024/512, 64 experts, top-6, 8 groups keep 4, 1 shared) at T = 1, 16, 128, 512, F32 and BF16 weights.
+            (1024/512, 64 experts, top-6, 8 groups keep 4, 1 shared) at T = 1, 16, 128, 512, with F32 weights, BF16
+            weights (F32 compute: exact for BF16 checkpoints) and BF16 compute (activations rounded to BF16 too,
+            F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path).
             Examples:
               moe bench
               moe bench --suite full --threads 2 --json bench.json
@@ -73,7 +75,7 @@ struct BenchCommand: ParsableCommand {
             let gflops = flops / median / 1e9
             let weightGBs = touched / Double(times.count) / median / 1e9
             results.append(BenchReport.Case(
-                name: c.name, preset: c.preset, tokens: c.tokens, dtype: c.precision.rawValue, hidden: c.config.hiddenSize,
+                name: c.name, preset: c.preset, tokens: c.tokens, dtype: c.dtype, compute: c.compute, hidden: c.config.hiddenSize,
                 intermediate: c.config.expertIntermediateSize, experts: c.config.expertCount, topK: c.config.expertsPerToken,
                 sharedIntermediate: c.config.sharedExpert?.intermediateSize ?? 0, ms: median * 1e3, gflops: gflops,
                 pctGEMMPeak: 100 * gflops / machine.gemmGFLOPS, weightGBs: weightGBs, pctMemoryBandwidth: 100 * weightGBs / machine.memoryGBs,
@@ -121,7 +123,11 @@ struct BenchCase {
     var tokens: Int
     var precision: WeightPrecision
 
-    var name: String { "\(preset) \(precision.rawValue) T=\(tokens)" }
+    /// The weights' dtype: `f32` or `bf16`.
+    var dtype: String { precision == .f32 ? "f32" : "bf16" }
+    /// What the projections compute in: `f32`, or `bf16` (activations rounded too, as PyTorch's BF16 path).
+    var compute: String { precision == .bf16Compute ? "bf16" : "f32" }
+    var name: String { "\(preset) \(dtype)\(precision == .bf16Compute ? " bf16-compute" : "") T=\(tokens)" }
 
     static let quickPresets: [(name: String, config: MoEConfig)] = [
         ("mixtral", MoEConfig(hiddenSize: 1024, expertCount: 8, expertsPerToken: 2, expertIntermediateSize: 3584,

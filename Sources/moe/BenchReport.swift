@@ -17,6 +17,7 @@ struct BenchReport: Encodable {
         var preset: String
         var tokens: Int
         var dtype: String
+        var compute: String
         var hidden: Int
         var intermediate: Int
         var experts: Int
@@ -29,7 +30,7 @@ struct BenchReport: Encodable {
         var pctMemoryBandwidth: Double
         var speedupVsReference: Double
         enum CodingKeys: String, CodingKey {
-            case name, preset, tokens, dtype, hidden, intermediate, experts, ms, gflops
+            case name, preset, tokens, dtype, compute, hidden, intermediate, experts, ms, gflops
             case topK = "top_k", sharedIntermediate = "shared_intermediate", pctGEMMPeak = "pct_gemm_peak"
             case weightGBs = "weight_gbs", pctMemoryBandwidth = "pct_mem_bw", speedupVsReference = "speedup_vs_reference"
         }

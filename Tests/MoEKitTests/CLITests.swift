@@ -227,7 +227,7 @@ struct BenchCLITests {
         #expect((machine["gemm_gflops"] as? Double).map { $0 > 0 } == true)
         #expect((machine["mem_gbs"] as? Double).map { $0 > 0 } == true)
         let cases = try #require(json["cases"] as? [[String: Any]])
-        #expect(cases.count == 4)  // T = 1, 8 × f32, bf16
+        #expect(cases.count == 6)  // T = 1, 8 × f32, bf16, bf16 compute
         for c in cases {
             for key in ["name", "tokens", "dtype", "ms", "gflops", "pct_gemm_peak", "weight_gbs", "pct_mem_bw", "hidden",
                         "intermediate", "experts", "top_k", "speedup_vs_reference"] {
@@ -235,6 +235,7 @@ struct BenchCLITests {
             }
             #expect((c["name"] as? String)?.contains("smoke") == true)
             #expect(["f32", "bf16"].contains(c["dtype"] as? String ?? ""))
+            #expect(["f32", "bf16"].contains(c["compute"] as? String ?? ""))
         }
         #expect(result.stdout.contains("GEMM peak"))
     }

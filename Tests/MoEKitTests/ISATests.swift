@@ -34,11 +34,16 @@ struct ISATests {
         var fast = Tensor<Float>(shape: [plan.rowCount, f], repeating: .nan)
         ProjectionToIntermediate.fast(input: x, plan: plan, experts: experts, scalesInput: false, threads: 2, isa: c.isa, into: &fast)
         let reference = try ProjectionToIntermediate.run(.reference, input: x, plan: plan, experts: experts)
-        #expect(relativeError(fast, reference) <= 1e-5)
+        // F32 paths: F32 accumulation over ≤ 300 terms vs the F64 reference, far below 1e-5 of max|ref|.
+        // BF16 compute rounds every activation to 8 mantissa bits (relative 2⁻⁹ each); over a dot product the
+        // error stays below about 2⁻⁸ of Σ|terms|, which for these random inputs is under 1e-2 of max|ref|.
+        let tolerance = c.precision == .bf16Compute ? 1e-2 : 1e-5
+        #expect(relativeError(fast, reference) <= tolerance)
+        if c.precision == .bf16Compute { #expect(relativeError(fast, reference) > 0, "BF16 compute should round") }
         var y = Tensor<Float>(shape: [t, h], repeating: .nan)
         ProjectionToOutput.fast(intermediate: reference, plan: plan, experts: experts, weightsOutputs: true, threads: 2, isa: c.isa, into: &y)
         let yRef = try ProjectionToOutput.run(.reference, intermediate: reference, plan: plan, experts: experts)
-        #expect(relativeError(y, yRef) <= 1e-5)
+        #expect(relativeError(y, yRef) <= tolerance)
     }
 
     @Test("BF16 panels of BF16 weights give the same bits as F32 panels")

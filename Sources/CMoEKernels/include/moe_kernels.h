@@ -26,6 +26,10 @@ void moe_panel_f32_avx2(int rows, int depth, const float *a, const float *b, flo
 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
 void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
 
+/// C (+)= A x B with bf16 activations and bf16 weights (vdpbf16ps, F32 accumulation; AVX-512 BF16 only).
+/// a[kp*8 + r] packs (A[r][2kp], A[r][2kp+1]); b[kp*32 + n] packs (B[2kp][n], B[2kp+1][n]); low half first.
+void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate);
+
 /// Sums n floats (memory-bandwidth probe); the value is returned so the read cannot be elided.
 float moe_sum_f32(const float *x, size_t n);
 

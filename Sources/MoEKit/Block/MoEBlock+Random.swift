@@ -3,10 +3,11 @@ extension MoEBlock {
     /// A block of `config` with seeded random weights: matrices uniform with standard deviation
     /// 1/√fan_in (so activations keep their scale), a router 4× larger so routing is decisive,
     /// and random biases where the config has them. With `precision: .bf16` every expert weight is
-    /// rounded to bfloat16 (as a BF16 checkpoint would hold it) and packed as BF16.
+    /// rounded to bfloat16 (as a BF16 checkpoint would hold it) and packed as BF16; `.bf16Compute` also
+    /// rounds the activations inside the projections.
     public static func random(config: MoEConfig, seed: UInt64, precision: WeightPrecision = .f32) throws -> MoEBlock {
         var rng = SplitMix64(seed: seed)
-        rng.roundsToBFloat16 = precision == .bf16
+        rng.roundsToBFloat16 = precision != .f32
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
         let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
         let router = try Router(config: config, weight: routerWeight,

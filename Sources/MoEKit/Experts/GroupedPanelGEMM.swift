@@ -31,8 +31,13 @@ enum GroupedPanelGEMM {
     /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows, A given as
     /// ``PackedRows``.
     @inline(__always)
-    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, pointer: UnsafePointer<Float>, panels: PackedPanels, weights: PanelPointers,
+    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, pointer: UnsafePointer<Float>,
+                         pairs aPairs: UnsafePointer<UInt32>? = nil, panels: PackedPanels, weights: PanelPointers,
                          into c: UnsafeMutablePointer<Float>) {
+        if let pairs = weights.bf16Pairs, let aPairs {
+            multiplyPairs(item, a: a, aPairs: aPairs, panels: panels, weights: pairs, into: c)
+            return
+        }
         let depth = a.depth
         let offset = panels.panelOffset(matrix: item.expert, panel: item.panel)
         let firstTile = pointer + a.tileOffset(row: item.firstRow)
@@ -52,17 +57,43 @@ enum GroupedPanelGEMM {
     }
 }
 
+extension GroupedPanelGEMM {
+    /// The BF16-compute variant: activations and weights as bf16 k-pairs.
+    @inline(__always)
+    static func multiplyPairs(_ item: Item, a: PackedRows, aPairs: UnsafePointer<UInt32>, panels: PackedPanels,
+                              weights: UnsafePointer<UInt32>, into c: UnsafeMutablePointer<Float>) {
+        let pairs = panels.pairCount
+        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel)
+        let firstTile = aPairs + a.paddedRow[item.firstRow] * pairs
+        let block = TileKernel.depthBlock / 2
+        var k0 = 0
+        repeat {
+            let kc = min(block, pairs - k0)
+            var r = 0
+            while r < item.rows {
+                TileKernel.multiplyPairs(rows: min(TileKernel.rows, item.rows - r), pairs: kc,
+                                         a: firstTile + r * pairs + k0 * TileKernel.rows,
+                                         b: weights + offset + k0 * PackedPanels.width, c: c + r * PackedPanels.width, accumulate: k0 > 0)
+                r += TileKernel.rows
+            }
+            k0 += kc
+        } while k0 < pairs
+    }
+}
+
 /// Raw pointers to a ``PackedPanels`` storage, valid inside ``PackedPanels/withPointers(_:)``.
 struct PanelPointers {
     var f32: UnsafePointer<Float>?
     var bf16: UnsafePointer<UInt16>?
+    var bf16Pairs: UnsafePointer<UInt32>?
 }
 
 extension PackedPanels {
     func withPointers<R>(_ body: (PanelPointers) throws -> R) rethrows -> R {
         switch storage {
-        case .f32(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: $0.baseAddress, bf16: nil)) }
-        case .bf16(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: nil, bf16: $0.baseAddress)) }
+        case .f32(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: $0.baseAddress)) }
+        case .bf16(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(bf16: $0.baseAddress)) }
+        case .bf16Pairs(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(bf16Pairs: $0.baseAddress)) }
         }
     }
 }

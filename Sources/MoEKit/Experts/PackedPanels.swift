@@ -7,6 +7,10 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// bfloat16, widened exactly to F32 inside the kernel (F32 accumulation, F32 activations). Exact for
     /// weights that came from a BF16 checkpoint; rounds F32 weights to nearest-even otherwise.
     case bf16
+    /// BF16 compute, what PyTorch's BF16 path does: bfloat16 weights **and** activations rounded to
+    /// bfloat16 before each projection, products accumulated in F32 (AVX-512 BF16 `vdpbf16ps` where the
+    /// CPU has it). Not exact against an F32 reference: about 2⁻⁸ relative per rounding.
+    case bf16Compute = "bf16-compute"
 }
 
 /// A stack of `[out, in]` matrices repacked for the fast kernels: each matrix's output columns are cut
@@ -20,6 +24,8 @@ struct PackedPanels: Sendable {
     enum Storage: Sendable {
         case f32([Float])
         case bf16([UInt16])
+        /// k-pairs: word `[kp][n]` = bf16(W[n, 2kp]) | bf16(W[n, 2kp+1]) << 16.
+        case bf16Pairs([UInt32])
     }
 
     let matrixCount: Int
@@ -32,8 +38,12 @@ struct PackedPanels: Sendable {
         switch storage {
         case .f32: .f32
         case .bf16: .bf16
+        case .bf16Pairs: .bf16Compute
         }
     }
+
+    /// k-pairs per panel column (BF16-compute layout).
+    var pairCount: Int { (inFeatures + 1) / 2 }
 
     init(_ w: Tensor<Float>, precision: WeightPrecision) {
         let (m, out, inF) = (w.shape[0], w.shape[1], w.shape[2])
@@ -54,12 +64,27 @@ struct PackedPanels: Sendable {
         switch precision {
         case .f32: storage = .f32(packed)
         case .bf16: storage = .bf16(packed.map { BFloat16($0).bitPattern })
+        case .bf16Compute:
+            let pairs = (inF + 1) / 2
+            var words = [UInt32](repeating: 0, count: m * panels * pairs * Self.width)
+            for panel in 0..<(m * panels) {
+                for i in 0..<inF {
+                    for c in 0..<Self.width {
+                        let bits = UInt32(BFloat16(packed[(panel * inF + i) * Self.width + c]).bitPattern)
+                        words[(panel * pairs + i / 2) * Self.width + c] |= i % 2 == 0 ? bits : bits << 16
+                    }
+                }
+            }
+            storage = .bf16Pairs(words)
         }
     }
 
-    /// Element offset of panel `p` of matrix `m`.
+    /// Element (or word, for k-pairs) offset of panel `p` of matrix `m`.
     @inline(__always) func panelOffset(matrix m: Int, panel p: Int) -> Int {
-        (m * panelCount + p) * inFeatures * Self.width
+        switch storage {
+        case .bf16Pairs: (m * panelCount + p) * pairCount * Self.width
+        case .f32, .bf16: (m * panelCount + p) * inFeatures * Self.width
+        }
     }
 
     /// Whether every value of `w` is a bfloat16 (low 16 bits zero), so BF16 packing loses nothing.

@@ -10,6 +10,36 @@ struct PackedRows {
     /// For each plan row, its padded row.
     let paddedRow: [Int]
     var storage: [Float]
+    /// The same tiles as bf16 k-pairs (`tile[kp][r]`), for BF16-compute weights; empty otherwise.
+    var pairs: [UInt32] = []
+
+    /// Calls `body` with the storage and the pair-tile pointers (the latter `nil` when there are none).
+    func withPointers<R>(_ body: (UnsafePointer<Float>, UnsafePointer<UInt32>?) -> R) -> R {
+        storage.withUnsafeBufferPointer { s in
+            pairs.withUnsafeBufferPointer { p in body(s.baseAddress!, pairs.isEmpty ? nil : p.baseAddress) }
+        }
+    }
+
+    /// Rounds every tile to bf16 k-pairs (activations of a BF16-compute projection).
+    mutating func makePairs(threads: Int) {
+        let tile = TileKernel.rows
+        let pairCount = (depth + 1) / 2
+        let tiles = (paddedOffsets.last ?? 0) / tile
+        var words = [UInt32](repeating: 0, count: tiles * tile * pairCount)
+        storage.withUnsafeBufferPointer { x in
+            words.withUnsafeMutableBufferPointer { out in
+                Parallel.forEach(tiles, threads: threads) { t in
+                    for k in 0..<depth {
+                        for r in 0..<tile {
+                            let bits = UInt32(BFloat16(x[t * tile * depth + k * tile + r]).bitPattern)
+                            out[t * tile * pairCount + (k / 2) * tile + r] |= k % 2 == 0 ? bits : bits << 16
+                        }
+                    }
+                }
+            }
+        }
+        pairs = words
+    }
 
     /// Packs rows produced by `source(row, into:)`, which writes a row's `depth` values (plan row order).
     init(plan: RoutingPlan, depth: Int, threads: Int,

@@ -12,16 +12,17 @@ extension ProjectionToIntermediate {
         let packed = experts.packed
         let kind = experts.kind
         let width = PackedPanels.width
-        let gathered = input.storage.withUnsafeBufferPointer { x in
+        var gathered = input.storage.withUnsafeBufferPointer { x in
             PackedRows(plan: plan, depth: h, threads: threads) { row, values in
                 let t = Int(plan.rowToken[row])
                 let scale = scalesInput ? plan.rowWeight[row] : 1
                 for i in 0..<h { values[i] = x[t * h + i] * scale }
             }
         }
+        if packed.gate.precision == .bf16Compute { gathered.makePairs(threads: threads) }
         let items = GroupedPanelGEMM.items(plan, panelCount: packed.gate.panelCount)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
-        gathered.storage.withUnsafeBufferPointer { a in
+        gathered.withPointers { a, aPairs in
             output.storage.withUnsafeMutableBufferPointer { out in
                 packed.gate.withPointers { gateWeights in
                     (packed.up ?? packed.gate).withPointers { upWeights in
@@ -29,9 +30,9 @@ extension ProjectionToIntermediate {
                             let item = items[index]
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
                                 let gateTile = tile.baseAddress!, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
-                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a.baseAddress!, panels: packed.gate, weights: gateWeights, into: gateTile)
+                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gate, weights: gateWeights, into: gateTile)
                                 if let up = packed.up {
-                                    GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a.baseAddress!, panels: up, weights: upWeights, into: upTile)
+                                    GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: up, weights: upWeights, into: upTile)
                                 }
                                 let columns = min(width, f - item.panel * width)
                                 for r in 0..<item.rows {

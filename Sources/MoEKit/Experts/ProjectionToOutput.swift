@@ -55,18 +55,19 @@ public enum ProjectionToOutput {
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        let packedRows = intermediate.storage.withUnsafeBufferPointer { x in
+        var packedRows = intermediate.storage.withUnsafeBufferPointer { x in
             PackedRows(plan: plan, depth: f, threads: threads) { row, values in
                 for j in 0..<f { values[j] = x[row * f + j] }
             }
         }
-        packedRows.storage.withUnsafeBufferPointer { a in
+        if down.precision == .bf16Compute { packedRows.makePairs(threads: threads) }
+        packedRows.withPointers { a, aPairs in
             rowsOut.withUnsafeMutableBufferPointer { out in
                 down.withPointers { weights in
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
-                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, pointer: a.baseAddress!, panels: down, weights: weights, into: tile.baseAddress!)
+                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, pointer: a, pairs: aPairs, panels: down, weights: weights, into: tile.baseAddress!)
                             let columns = min(width, h - item.panel * width)
                             for r in 0..<item.rows {
                                 for c in 0..<columns {

@@ -59,6 +59,33 @@ enum TileKernel {
         }
     }
 
+    /// One BF16-compute micro-tile: `pairs` k-pairs of bf16 activations (`a[kp·8 + r]`) and weights
+    /// (`b[kp·32 + n]`). `vdpbf16ps` on AVX-512 BF16 CPUs; elsewhere each pair is widened exactly and
+    /// accumulated in F32 (same math, not the same last bit as the instruction).
+    @inline(__always)
+    static func multiplyPairs(rows: Int, pairs: Int, a: UnsafePointer<UInt32>, b: UnsafePointer<UInt32>,
+                              c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if hasBF16Dot {
+            moe_panel_bf16dot_avx512(Int32(rows), Int32(pairs), a, b, c, accumulate ? 1 : 0)
+            return
+        }
+        let width = PackedPanels.width
+        for r in 0..<rows {
+            for n in 0..<width {
+                var acc: Float = 0
+                for kp in 0..<pairs {
+                    let (x, w) = (a[kp * TileKernel.rows + r], b[kp * width + n])
+                    acc += Float(bitPattern: x << 16) * Float(bitPattern: w << 16)
+                    acc += Float(bitPattern: x & 0xFFFF_0000) * Float(bitPattern: w & 0xFFFF_0000)
+                }
+                c[r * width + n] = accumulate ? c[r * width + n] + acc : acc
+            }
+        }
+    }
+
+    /// Whether the CPU has AVX-512 BF16 (`vdpbf16ps`).
+    static let hasBF16Dot = moe_cpu_level() >= 3
+
     /// Portable Swift: one row at a time, four `SIMD8` accumulators (multiply then add: without FMA
     /// in the baseline ISA, `addProduct` becomes a libm call per lane).
     @inline(__always)

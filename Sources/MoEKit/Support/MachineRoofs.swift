@@ -19,13 +19,13 @@ public enum MachineRoofs {
         var best = Double.infinity
         for _ in 0..<(repeats + 1) {
             let start = ContinuousClock.now
-            rows.storage.withUnsafeBufferPointer { aPointer in
+            rows.withPointers { aPointer, _ in
                 c.withUnsafeMutableBufferPointer { out in
                     weights.withPointers { w in
                         Parallel.forEach(items.count, threads: threads) { index in
                             let item = items[index]
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * PackedPanels.width) { tile in
-                                GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: aPointer.baseAddress!, panels: weights,
+                                GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: aPointer, panels: weights,
                                                           weights: w, into: tile.baseAddress!)
                                 for r in 0..<item.rows {
                                     for col in 0..<PackedPanels.width {
