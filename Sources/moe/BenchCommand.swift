@@ -170,7 +170,7 @@ struct BenchCase {
 
     /// Bytes of weights one forward reads: every expert with at least one row, the shared expert, the router.
     func weightBytesTouched(_ plan: RoutingPlan) -> Double {
-        let bytes: Double = precision == .bf16 ? 2 : 4
+        let bytes: Double = precision == .f32 ? 4 : 2
         let (h, f) = (Double(config.hiddenSize), Double(config.expertIntermediateSize))
         let used = Double(plan.tokensPerExpert.filter { $0 > 0 }.count)
         var total = used * 3 * h * f * bytes + Double(config.expertCount) * h * 4
