@@ -3,6 +3,11 @@ import MoEKit
 
 @main
 struct MoECommand: ParsableCommand {
+    static func main() {
+        Parallel.retainFreedMemory()
+        Self.main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "moe",
         abstract: "MoEKit: the Mixture-of-Experts layer of Mixtral, Qwen2/3-MoE, DeepSeek-V3, GPT-OSS, OLMoE and Llama-4.",

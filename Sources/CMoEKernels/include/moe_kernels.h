@@ -30,8 +30,15 @@ void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b
 /// a[kp*8 + r] packs (A[r][2kp], A[r][2kp+1]); b[kp*32 + n] packs (B[2kp][n], B[2kp+1][n]); low half first.
 void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate);
 
+/// SwiGLU epilogue for n <= 32 columns: out[j] = silu(g[j] + gb[j]) * (u[j] + ub[j]) (gb/ub may be NULL).
+/// AVX-512 only (polynomial exp, ~2e-7 relative).
+void moe_swiglu_avx512(int n, const float *g, const float *gb, const float *u, const float *ub, float *out);
+
 /// Sums n floats (memory-bandwidth probe); the value is returned so the read cannot be elided.
 float moe_sum_f32(const float *x, size_t n);
+
+/// Asks glibc's malloc to keep freed memory (no mmap/munmap per large buffer); no-op elsewhere.
+void moe_retain_freed_memory(void);
 
 /// The x86 `pause` hint for spin loops (a no-op elsewhere).
 static inline void moe_spin_pause(void) {

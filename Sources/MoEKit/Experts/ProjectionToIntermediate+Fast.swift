@@ -1,3 +1,5 @@
+import CMoEKernels
+
 extension ProjectionToIntermediate {
     /// Reader → compute → writer over ``PackedPanels``:
     /// - reader: gathers (and for Llama-4 scales) every row's token into a row-packed `[rows, H]` block
@@ -35,13 +37,22 @@ extension ProjectionToIntermediate {
                                     GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: up, weights: upWeights, into: upTile)
                                 }
                                 let columns = min(width, f - item.panel * width)
-                                for r in 0..<item.rows {
-                                    for c in 0..<columns {
-                                        let j = item.panel * width + c
-                                        var g = gateTile[r * width + c], u = upTile[r * width + c]
-                                        if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
-                                        if !upBias.isEmpty { u += upBias[item.expert * f + j] }
-                                        out[(item.firstRow + r) * f + j] = ExpertActivation.apply(kind, gate: g, up: u)
+                                let firstColumn = item.panel * width
+                                if kind == .gated(.silu) && isa == .avx512 {
+                                    // Vectorised SwiGLU (AVX-512 polynomial exp) straight into the output rows.
+                                    for r in 0..<item.rows {
+                                        moe_swiglu_avx512(Int32(columns), gateTile + r * width, nil, upTile + r * width, nil,
+                                                          out.baseAddress! + (item.firstRow + r) * f + firstColumn)
+                                    }
+                                } else {
+                                    for r in 0..<item.rows {
+                                        for c in 0..<columns {
+                                            let j = firstColumn + c
+                                            var g = gateTile[r * width + c], u = upTile[r * width + c]
+                                            if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
+                                            if !upBias.isEmpty { u += upBias[item.expert * f + j] }
+                                            out[(item.firstRow + r) * f + j] = ExpertActivation.apply(kind, gate: g, up: u)
+                                        }
                                     }
                                 }
                             }
