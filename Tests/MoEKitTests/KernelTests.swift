@@ -230,7 +230,11 @@ struct BlockKernelTests {
         let ref = try block.forward(x, variant: .reference, threads: 1)
         let fast = try block.forward(x, variant: .fast, threads: 2)
         #expect(ref.routing.expertIDs == fast.routing.expertIDs)
-        #expect(ref.plan == fast.plan)
+        // The fast router computes logits in F32 with the expert kernels, the reference in F64: the same
+        // selections (no near-ties in these inputs) with weights equal to F32 rounding.
+        #expect(ref.plan.offsets == fast.plan.offsets && ref.plan.rowToken == fast.plan.rowToken && ref.plan.slotRow == fast.plan.slotRow)
+        #expect(zip(ref.plan.rowWeight, fast.plan.rowWeight).allSatisfy { abs($0 - $1) <= 1e-6 })
+        #expect(relativeError(fast.routing.logits, ref.routing.logits) <= 1e-6)
         #expect(!fast.hiddenStates.storage.contains { !$0.isFinite })
         let err = relativeError(fast.hiddenStates, ref.hiddenStates)
         #expect(err <= KernelTests.tolerance, "max rel diff \(err)")

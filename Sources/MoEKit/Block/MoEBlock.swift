@@ -37,7 +37,7 @@ public struct MoEBlock: Sendable {
     /// - Throws: ``TensorError`` for a wrong shape, ``RoutingError/nonFiniteInput(tensor:index:value:)`` for NaN/Inf.
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws -> MoEBlockOutput {
         try FeedForward.checkInput(hidden, hiddenSize: config.hiddenSize)
-        let routing = try router.route(hidden, threads: threads)
+        let routing = try router.route(hidden, variant: variant, threads: threads)
         let plan = RoutingPlan(RouteAssignments(routing, expertCount: config.expertCount), capacityFactor: config.capacityFactor)
         let scalesInput = routing.scalesExpertInput
         let intermediate = try ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: experts,

@@ -11,6 +11,8 @@ public struct Router: Sendable {
     public let bias: [Float]?
     /// DeepSeek-V3's `e_score_correction_bias` `[E]`, or `nil` (treated as zeros).
     public let correctionBias: [Float]?
+    /// The router matrix packed for the fast kernels (one "expert" with E outputs).
+    let packed: PackedPanels
 
     /// Builds a router, checking every shape against `config`.
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the tensor.
@@ -27,33 +29,23 @@ public struct Router: Sendable {
         self.weight = weight
         self.bias = bias
         self.correctionBias = correctionBias
+        packed = PackedPanels((try? weight.reshaped([1, e, h])) ?? weight, precision: .f32)
     }
 
-    /// Routes `hidden` `[T, H]`: logits (F64 dot products rounded to F32), selection and statistics.
+    /// Routes `hidden` `[T, H]`: logits, selection and statistics. The `.fast` variant computes the logits
+    /// with the expert kernels (F32 accumulation, as PyTorch's F32 linear does); `.reference` with F64 dot
+    /// products rounded to F32.
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` unless `hidden` is `[T, H]`.
-    public func route(_ hidden: Tensor<Float>, threads: Int = 1) throws(TensorError) -> RouterOutput {
+    public func route(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws(TensorError) -> RouterOutput {
         guard hidden.rank == 2, hidden.shape[1] == weight.shape[1] else {
             throw .shapeMismatch(expected: "hidden_states [T, \(weight.shape[1])]", actual: "\(hidden.shape)")
         }
         let t = hidden.shape[0]
         let h = weight.shape[1]
         let (e, k) = (expertCount, expertsPerToken)
-        var logits = Tensor<Float>(shape: [t, e], repeating: .nan)
+        let logits = variant == .fast ? fastLogits(hidden, threads: threads) : referenceLogits(hidden, threads: threads)
         var ids = Tensor<Int32>(shape: [t, k], repeating: -1)
         var weights = Tensor<Float>(shape: [t, k], repeating: .nan)
-        hidden.storage.withUnsafeBufferPointer { x in
-            weight.storage.withUnsafeBufferPointer { w in
-                logits.storage.withUnsafeMutableBufferPointer { out in
-                    Parallel.forEach(t, threads: threads) { row in
-                        for expert in 0..<e {
-                            var acc = 0.0
-                            for i in 0..<h { acc += Double(x[row * h + i]) * Double(w[expert * h + i]) }
-                            out[row * e + expert] = Float(acc) + (bias?[expert] ?? 0)
-                        }
-                    }
-                }
-            }
-        }
         logits.storage.withUnsafeBufferPointer { l in
             (correctionBias ?? []).withUnsafeBufferPointer { cb in
                 var scratch = [Float](repeating: 0, count: 2 * e)
@@ -77,5 +69,59 @@ public struct Router: Sendable {
         }
         return RouterOutput(logits: logits, expertIDs: ids, weights: weights, scalesExpertInput: kind.scalesExpertInput,
                             statistics: RoutingStatistics(logits: logits, expertIDs: ids))
+    }
+
+    /// F64 dot products rounded to F32: the reference.
+    private func referenceLogits(_ hidden: Tensor<Float>, threads: Int) -> Tensor<Float> {
+        let (t, h, e) = (hidden.shape[0], weight.shape[1], expertCount)
+        var logits = Tensor<Float>(shape: [t, e], repeating: .nan)
+        hidden.storage.withUnsafeBufferPointer { x in
+            weight.storage.withUnsafeBufferPointer { w in
+                logits.storage.withUnsafeMutableBufferPointer { out in
+                    Parallel.forEach(t, threads: threads) { row in
+                        for expert in 0..<e {
+                            var acc = 0.0
+                            for i in 0..<h { acc += Double(x[row * h + i]) * Double(w[expert * h + i]) }
+                            out[row * e + expert] = Float(acc) + (bias?[expert] ?? 0)
+                        }
+                    }
+                }
+            }
+        }
+        return logits
+    }
+
+    /// The expert kernels' grouped GEMM with one "expert" whose E outputs are the logits.
+    private func fastLogits(_ hidden: Tensor<Float>, threads: Int) -> Tensor<Float> {
+        let (t, h, e) = (hidden.shape[0], weight.shape[1], expertCount)
+        var logits = Tensor<Float>(shape: [t, e], repeating: .nan)
+        let plan = RoutingPlan.allTokens(t)
+        let rows = hidden.storage.withUnsafeBufferPointer { x in
+            PackedRows(plan: plan, depth: h, threads: threads) { row, values in
+                for i in 0..<h { values[i] = x[row * h + i] }
+            }
+        }
+        let items = GroupedPanelGEMM.items(plan, panelCount: packed.panelCount)
+        let width = PackedPanels.width
+        rows.withPointers { a, _ in
+            packed.withPointers { w in
+                logits.storage.withUnsafeMutableBufferPointer { out in
+                    Parallel.forEach(items.count, threads: threads) { index in
+                        let item = items[index]
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
+                            GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: a, panels: packed, weights: w,
+                                                      into: tile.baseAddress!)
+                            for r in 0..<item.rows {
+                                for c in 0..<min(width, e - item.panel * width) {
+                                    let expert = item.panel * width + c
+                                    out[(item.firstRow + r) * e + expert] = tile[r * width + c] + (bias?[expert] ?? 0)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return logits
     }
 }
