@@ -38,8 +38,13 @@ struct ForwardCommand: ParsableCommand {
                 throw CLIError.inFile(input, "hidden_states has shape \(hidden.shape); expected [T, \(block.hiddenSize)] or [B, S, \(block.hiddenSize)]")
             }
             let tokens = hidden.count / block.hiddenSize
-            let (out, moe) = try block.forward(try hidden.reshaped([tokens, block.hiddenSize]), variant: variant,
+            let (out, moe): (Tensor<Float>, MoEBlockOutput?)
+            do {
+                (out, moe) = try block.forward(try hidden.reshaped([tokens, block.hiddenSize]), variant: variant,
                                                threads: threads ?? Parallel.defaultThreadCount)
+            } catch let error as RoutingError {
+                throw CLIError.inFile(input, "\(error)")
+            }
             var tensors: [(name: String, tensor: AnyTensor)] = [("hidden_states", .f32(try out.reshaped(hidden.shape)))]
             if let moe {
                 tensors += [("router_logits", .f32(moe.routing.logits)), ("topk_ids", .i32(moe.routing.expertIDs)),

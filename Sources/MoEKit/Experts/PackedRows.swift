@@ -14,9 +14,14 @@ struct PackedRows {
     var pairs: [UInt32] = []
 
     /// Calls `body` with the storage and the pair-tile pointers (the latter `nil` when there are none).
+    /// Empty tiles (no rows) are never read; a one-element stand-in keeps the pointer non-nil.
     func withPointers<R>(_ body: (UnsafePointer<Float>, UnsafePointer<UInt32>?) -> R) -> R {
-        storage.withUnsafeBufferPointer { s in
-            pairs.withUnsafeBufferPointer { p in body(s.baseAddress!, pairs.isEmpty ? nil : p.baseAddress) }
+        let values = storage.isEmpty ? [0] : storage
+        return values.withUnsafeBufferPointer { s in
+            pairs.withUnsafeBufferPointer { p in
+                // Non-empty arrays always have a base address.
+                body(s.baseAddress.unsafelyUnwrapped, pairs.isEmpty ? nil : p.baseAddress)
+            }
         }
     }
 
