@@ -35,7 +35,8 @@ struct BenchCommand: ParsableCommand {
             progress("measuring the F32 GEMM peak (\(gemmSize)³) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
             let machine = BenchReport.Machine(gemmGFLOPS: MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount),
                                               memoryGBs: MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount),
-                                              isa: ExpertWeights.kernelISA, threads: threadCount)
+                                              isa: ExpertWeights.kernelISA, threads: threadCount,
+                                              regionMicroseconds: MachineRoofs.parallelRegionMicroseconds(threads: threadCount))
             var report = BenchReport(machine: machine, cases: [])
             let selected = cases.filter { filter == nil || $0.preset.contains(filter!) }
             for group in BenchCase.grouped(selected) {

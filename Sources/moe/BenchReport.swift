@@ -7,8 +7,9 @@ struct BenchReport: Encodable {
         var memoryGBs: Double
         var isa: String
         var threads: Int
+        var regionMicroseconds: Double
         enum CodingKeys: String, CodingKey {
-            case gemmGFLOPS = "gemm_gflops", memoryGBs = "mem_gbs", isa, threads
+            case gemmGFLOPS = "gemm_gflops", memoryGBs = "mem_gbs", isa, threads, regionMicroseconds = "pool_region_us"
         }
     }
 
@@ -40,7 +41,7 @@ struct BenchReport: Encodable {
     var cases: [Case]
 
     func printTable() {
-        print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa) · \(machine.threads) threads")
+        print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa) · \(machine.threads) threads · parallel region \(format(machine.regionMicroseconds, 2)) µs")
         let header = ["case", "ms", "GFLOP/s", "% GEMM peak", "weight GB/s", "% mem BW", "× reference"]
         var rows = [header]
         for c in cases {

@@ -66,6 +66,19 @@ public enum MachineRoofs {
         return sink.isNaN ? 0 : Double(count * 4) / best / 1e9
     }
 
+    /// Microseconds of one back-to-back parallel region on the ``WorkerPool`` with one trivial item per
+    /// thread: the fixed cost every kernel launch pays (a decode layer is ~10 regions of ~100 µs).
+    public static func parallelRegionMicroseconds(threads: Int, regions: Int = 20_000) -> Double {
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 64 * max(threads, 1))
+        defer { counter.deallocate() }
+        counter.initialize(repeating: 0, count: 64 * max(threads, 1))
+        let start = ContinuousClock.now
+        for _ in 0..<regions {
+            Parallel.forEach(threads, threads: threads) { i in counter[i * 64] &+= 1 }  // 64 apart: no false sharing
+        }
+        return seconds(ContinuousClock.now - start) / Double(regions) * 1e6
+    }
+
     /// A `Duration` in seconds.
     public static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
