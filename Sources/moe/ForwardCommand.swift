@@ -18,15 +18,12 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Input .safetensors with `hidden_states`.") var input: String
     @Option(help: "Output .safetensors to write.") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Devices for expert parallelism (1 until the parallel engine lands).") var devices = 1
+    @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
     @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
 
     func run() throws {
         try reportingErrors {
             if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
-            guard devices == 1 else {
-                throw CLIError.invalidOption("--devices \(devices): expert parallelism across devices is not built yet; use --devices 1")
-            }
             guard let variant = KernelVariant(rawValue: kernel) else {
                 throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
             }
@@ -40,8 +37,16 @@ struct ForwardCommand: ParsableCommand {
             let tokens = hidden.count / block.hiddenSize
             let (out, moe): (Tensor<Float>, MoEBlockOutput?)
             do {
-                (out, moe) = try block.forward(try hidden.reshaped([tokens, block.hiddenSize]), variant: variant,
-                                               threads: threads ?? Parallel.defaultThreadCount)
+                let x = try hidden.reshaped([tokens, block.hiddenSize])
+                let threadCount = threads ?? Parallel.defaultThreadCount
+                if case .moe(let moeBlock) = block, devices != 1 {
+                    let parallel = try ExpertParallelMoE(block: moeBlock, mesh: try DeviceMesh(deviceCount: devices))
+                    let result = try parallel.forward(x, variant: variant, threads: threadCount).output
+                    (out, moe) = (result.hiddenStates, result)
+                } else {
+                    _ = try DeviceMesh(deviceCount: devices)  // validates D; dense layers are replicated
+                    (out, moe) = try block.forward(x, variant: variant, threads: threadCount)
+                }
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")
             }

@@ -21,7 +21,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "With --checkpoint: the decoder layer (default: the first MoE layer).") var layer: Int?
     @Option(help: "Number of random tokens.") var tokens = 512
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Devices for expert parallelism (1 until the parallel engine lands).") var devices = 1
+    @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
     @Option(help: "Seed of the random weights and tokens.") var seed: UInt64 = 0
     @Option(help: "Timed repeats after one warm-up forward.") var repeats = 3
     @Option(help: "Tokens also run through the reference kernels for the correctness check.") var checkTokens = 64
@@ -41,12 +41,20 @@ struct RunCommand: ParsableCommand {
             var rng = SplitMix64(seed: seed &+ 1)
             let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
-            _ = try block.forward(hidden, variant: .fast, threads: threadCount)  // warm-up
+            let parallel = devices > 1 ? try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: devices)) : nil
+            var traffic: ExpertParallelMoE.Traffic?
+            let forward = { (x: Tensor<Float>) throws -> MoEBlockOutput in
+                guard let parallel else { return try block.forward(x, variant: .fast, threads: threadCount) }
+                let result = try parallel.forward(x, variant: .fast, threads: threadCount)
+                traffic = result.traffic
+                return result.output
+            }
+            _ = try forward(hidden)  // warm-up
             var times: [Double] = []
             var output: MoEBlockOutput?
             for _ in 0..<repeats {
                 let start = ContinuousClock.now
-                output = try block.forward(hidden, variant: .fast, threads: threadCount)
+                output = try forward(hidden)
                 times.append(Self.seconds(ContinuousClock.now - start))
             }
             guard let output else { return }
@@ -66,7 +74,8 @@ struct RunCommand: ParsableCommand {
                 threads: threadCount, devices: devices, seed: seed, ms: median * 1e3, repeats: repeats,
                 tokensPerSecond: Double(tokens) / median, gflops: flops / median / 1e9, statistics: output.routing.statistics,
                 droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
-                checkTokens: checked, maxRelativeDifference: difference)
+                checkTokens: checked, maxRelativeDifference: difference,
+                dispatchBytes: traffic?.dispatchBytes, combineBytes: traffic?.combineBytes)
             if json { try printJSON(report) } else { report.printTable() }
         }
     }
@@ -77,9 +86,6 @@ struct RunCommand: ParsableCommand {
         guard checkTokens >= 1 else { throw CLIError.invalidOption("--check-tokens must be at least 1 (got \(checkTokens))") }
         if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
         guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
-        guard devices == 1 else {
-            throw CLIError.invalidOption("--devices \(devices): expert parallelism across devices is not built yet; use --devices 1")
-        }
         if [preset, checkpoint, config].compactMap({ $0 }).count > 1 {
             throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
         }

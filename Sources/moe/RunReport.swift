@@ -17,6 +17,8 @@ struct RunReport: Encodable {
     var capacity: Int?
     var checkTokens: Int
     var maxRelativeDifference: Double
+    var dispatchBytes: Int?
+    var combineBytes: Int?
 
     enum CodingKeys: String, CodingKey {
         case source, tokens, threads, devices, seed, ms, repeats, gflops, capacity
@@ -25,6 +27,7 @@ struct RunReport: Encodable {
         case tokensPerSecond = "tokens_per_s", tokensPerExpert = "tokens_per_expert", loadImbalance = "load_imbalance"
         case loadBalancingLoss = "load_balancing_loss", routerZLoss = "router_z_loss"
         case droppedAssignments = "dropped_assignments", checkTokens = "check_tokens", maxRelativeDifference = "max_rel_diff"
+        case dispatchBytes = "dispatch_bytes", combineBytes = "combine_bytes"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -53,6 +56,8 @@ struct RunReport: Encodable {
         try c.encodeIfPresent(capacity, forKey: .capacity)
         try c.encode(checkTokens, forKey: .checkTokens)
         try c.encode(maxRelativeDifference, forKey: .maxRelativeDifference)
+        try c.encodeIfPresent(dispatchBytes, forKey: .dispatchBytes)
+        try c.encodeIfPresent(combineBytes, forKey: .combineBytes)
     }
 
     func printTable() {
@@ -61,7 +66,7 @@ struct RunReport: Encodable {
         print("  block       hidden \(config.hiddenSize) · \(config.expertCount) experts · top-\(config.expertsPerToken) · expert width \(config.expertIntermediateSize)")
         print("  router      \(config.router)\(config.routerHasBias ? " (biased)" : "")")
         print("  experts     \(config.expert) · \(shared)")
-        print("  run         \(tokens) tokens · \(threads) threads · \(devices) device · seed \(seed)")
+        print("  run         \(tokens) tokens · \(threads) threads · \(devices) device\(devices == 1 ? "" : "s (expert parallel, in process)") · seed \(seed)")
         print("  time        \(format(ms, 2)) ms per forward (median of \(repeats) after 1 warm-up)")
         print("  throughput  \(format(tokensPerSecond, 0)) tokens/s · \(format(gflops, 1)) GFLOP/s")
         print("  expert load (assignments per expert)")
@@ -74,6 +79,9 @@ struct RunReport: Encodable {
             print("    e\(label) \(bar)\(bar.isEmpty ? "" : " ")\(count)")
         }
         print("  imbalance   \(format(statistics.loadImbalance, 3)) (max/mean) · load-balancing loss \(format(statistics.loadBalancingLoss, 4)) · z-loss \(format(statistics.routerZLoss, 4))")
+        if let dispatchBytes, let combineBytes {
+            print("  all-to-all  dispatch \(dispatchBytes) B · combine \(combineBytes) B (bytes that left their device)")
+        }
         print("  dropped     \(droppedAssignments) assignments\(capacity.map { " (capacity \($0) per expert)" } ?? " (dropless)")")
         print("  check       max|fast − reference| / max|reference| = \(scientific(maxRelativeDifference)) on \(checkTokens) tokens")
     }

@@ -1,0 +1,101 @@
+import Testing
+import MoEKit
+
+@Suite("Expert parallelism in process")
+struct ExpertParallelTests {
+    /// Every MoE fixture layer, for each device count dividing E: the same bits as one device, and so
+    /// still within 1e-5 of transformers.
+    @Test("D devices give the bits of one device on every fixture", arguments: GoldenCase.all.filter(\.isMoE))
+    func fixturesBitIdentical(_ golden: GoldenCase) throws {
+        let dir = fixturesDirectory + "/" + golden.fixture
+        guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
+            Issue.record("layer \(golden.layer) is not an MoE layer")
+            return
+        }
+        let file = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors")
+        let input = try file.tensor("hidden_states").floats(named: "hidden_states")
+        let h = block.config.hiddenSize
+        let x = try input.reshaped([input.count / h, h])
+        let expected = try file.tensor("expected_hidden_states").floats(named: "y")
+        let one = try block.forward(x, variant: .fast, threads: 2)
+        for d in [2, 4, 8, 16] where block.config.expertCount % d == 0 {
+            let (out, _) = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2)
+            #expect(out.hiddenStates.storage == one.hiddenStates.storage, "D = \(d)")
+            #expect(out.routing.expertIDs == one.routing.expertIDs, "D = \(d)")
+            #expect(relativeError(out.hiddenStates, try expected.reshaped(out.hiddenStates.shape)) <= 1e-5)
+        }
+    }
+
+    /// Dispatch and combine move exactly the rows whose expert lives on another device than their token.
+    @Test("traffic equals what the routing predicts", arguments: [1, 2, 4])
+    func traffic(_ d: Int) throws {
+        let config = MoEConfig(hiddenSize: 24, expertCount: 8, expertsPerToken: 2, expertIntermediateSize: 16,
+                               router: .softmaxTopK(normalizesTopKWeights: true))
+        let block = try MoEBlock.random(config: config, seed: 11)
+        var g = SeededGenerator(seed: 12)
+        let t = 13  // not a multiple of D: uneven shards
+        let x = randomTensor([t, 24], generator: &g)
+        let (out, traffic) = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2)
+        var remote = 0
+        for token in 0..<t {
+            let device = (0..<d).first { token >= t * $0 / d && token < t * ($0 + 1) / d } ?? 0
+            for slot in 0..<2 where Int(out.routing.expertIDs.storage[token * 2 + slot]) / (8 / d) != device { remote += 1 }
+        }
+        #expect(traffic.remoteRows == remote)
+        #expect(traffic.dispatchBytes == remote * (24 * 4 + 12))
+        #expect(traffic.combineBytes == remote * 24 * 4)
+        if d > 1 { #expect(remote > 0) }
+    }
+
+    /// Random blocks of every router kind, with shared experts, and token counts that do not split evenly.
+    @Test("every router kind and shared expert", arguments: BlockCase.all)
+    func routerKinds(_ c: BlockCase) throws {
+        let block = try randomBlock(c.config, seed: 21)
+        var g = SeededGenerator(seed: 22)
+        let x = randomTensor([29, 24], generator: &g)
+        let one = try block.forward(x, threads: 1)
+        for d in [2, 4, 8] where c.config.expertCount % d == 0 {
+            let out = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2).output
+            #expect(out.hiddenStates.storage == one.hiddenStates.storage, "D = \(d)")
+        }
+    }
+
+    @Test("bad device counts and capacity are refused")
+    func refusals() throws {
+        let config = MoEConfig(hiddenSize: 8, expertCount: 6, expertsPerToken: 2, expertIntermediateSize: 8,
+                               router: .softmaxTopK(normalizesTopKWeights: true))
+        let block = try MoEBlock.random(config: config, seed: 1)
+        #expect(throws: ParallelError.expertsNotDivisible(expertCount: 6, deviceCount: 4)) {
+            try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: 4))
+        }
+        #expect(throws: ParallelError.invalidDeviceCount(0)) { try DeviceMesh(deviceCount: 0) }
+        var capped = config
+        capped.capacityFactor = 1.0
+        let cappedBlock = try MoEBlock.random(config: capped, seed: 1)
+        #expect(throws: ParallelError.capacityNotSupported) {
+            try ExpertParallelMoE(block: cappedBlock, mesh: try DeviceMesh(deviceCount: 2))
+        }
+    }
+}
+
+@Suite("moe forward --devices")
+struct ExpertParallelCLITests {
+    @Test("the written output is the same bits for 1 and 4 devices")
+    func forwardDevices() throws {
+        let scratch = try ScratchDirectory()
+        let dir = fixturesDirectory + "/mixtral-f32"
+        var outputs: [AnyTensor] = []
+        for d in [1, 4] {
+            let path = scratch.path + "/out\(d).safetensors"
+            let result = try MoEProcess.run(["forward", "--checkpoint", dir + "/checkpoint", "--layer", "0", "--input",
+                                             dir + "/layer0.safetensors", "--output", path, "--devices", "\(d)"])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            outputs.append(try SafetensorsFile(path: path).tensor("hidden_states"))
+        }
+        #expect(outputs[0] == outputs[1])
+        let bad = try MoEProcess.run(["forward", "--checkpoint", dir + "/checkpoint", "--layer", "0", "--input",
+                                      dir + "/layer0.safetensors", "--output", scratch.path + "/x.safetensors", "--devices", "3"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("divisible"))
+    }
+}
