@@ -20,17 +20,19 @@ let package = Package(
         // ISA-specific inner loops (AVX-512, AVX2), each behind a target attribute and chosen at run time.
         .target(name: "CMoEKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "MoEKit", dependencies: ["CMoEKernels"], swiftSettings: kernelSettings),
+        .target(name: "MoECost", dependencies: ["MoEKit"]),
         .executableTarget(
             name: "moe",
             dependencies: [
                 "MoEKit",
+                "MoECost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "MoEKitTests",
-            dependencies: ["MoEKit"],
-            exclude: ["Fixtures"]
+            dependencies: ["MoEKit", "MoECost"],
+            exclude: ["Fixtures", "CostFixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ struct MoECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe",
         abstract: "MoEKit: the Mixture-of-Experts layer of Mixtral, Qwen2/3-MoE, DeepSeek-V3, GPT-OSS, OLMoE and Llama-4.",
-        subcommands: [RunCommand.self, ForwardCommand.self, RouteCommand.self, InspectCommand.self, BenchCommand.self],
+        subcommands: [RunCommand.self, ForwardCommand.self, RouteCommand.self, InspectCommand.self, BenchCommand.self, EstimateCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
