@@ -40,11 +40,11 @@ struct ForwardCommand: ParsableCommand {
                 let x = try hidden.reshaped([tokens, block.hiddenSize])
                 let threadCount = threads ?? Parallel.defaultThreadCount
                 if case .moe(let moeBlock) = block, devices != 1 {
-                    let parallel = try ExpertParallelMoE(block: moeBlock, mesh: try DeviceMesh(deviceCount: devices))
+                    let parallel = try ExpertParallelMoE(block: moeBlock, deviceCount: devices)
                     let result = try parallel.forward(x, variant: variant, threads: threadCount).output
                     (out, moe) = (result.hiddenStates, result)
                 } else {
-                    _ = try DeviceMesh(deviceCount: devices)  // validates D; dense layers are replicated
+                    guard devices >= 1 else { throw ParallelError.invalidDeviceCount(devices) }  // dense layers are replicated
                     (out, moe) = try block.forward(x, variant: variant, threads: threadCount)
                 }
             } catch let error as RoutingError {

@@ -41,7 +41,7 @@ struct RunCommand: ParsableCommand {
             var rng = SplitMix64(seed: seed &+ 1)
             let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
-            let parallel = devices > 1 ? try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: devices)) : nil
+            let parallel = devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil
             var traffic: ExpertParallelMoE.Traffic?
             let forward = { (x: Tensor<Float>) throws -> MoEBlockOutput in
                 guard let parallel else { return try block.forward(x, variant: .fast, threads: threadCount) }

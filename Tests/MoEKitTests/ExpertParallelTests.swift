@@ -19,7 +19,7 @@ struct ExpertParallelTests {
         let expected = try file.tensor("expected_hidden_states").floats(named: "y")
         let one = try block.forward(x, variant: .fast, threads: 2)
         for d in [2, 4, 8, 16] where block.config.expertCount % d == 0 {
-            let (out, _) = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2)
+            let (out, _) = try ExpertParallelMoE(block: block, deviceCount: d).forward(x, threads: 2)
             #expect(out.hiddenStates.storage == one.hiddenStates.storage, "D = \(d)")
             #expect(out.routing.expertIDs == one.routing.expertIDs, "D = \(d)")
             #expect(relativeError(out.hiddenStates, try expected.reshaped(out.hiddenStates.shape)) <= 1e-5)
@@ -35,7 +35,7 @@ struct ExpertParallelTests {
         var g = SeededGenerator(seed: 12)
         let t = 13  // not a multiple of D: uneven shards
         let x = randomTensor([t, 24], generator: &g)
-        let (out, traffic) = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2)
+        let (out, traffic) = try ExpertParallelMoE(block: block, deviceCount: d).forward(x, threads: 2)
         var remote = 0
         for token in 0..<t {
             let device = (0..<d).first { token >= t * $0 / d && token < t * ($0 + 1) / d } ?? 0
@@ -55,7 +55,7 @@ struct ExpertParallelTests {
         let x = randomTensor([29, 24], generator: &g)
         let one = try block.forward(x, threads: 1)
         for d in [2, 4, 8] where c.config.expertCount % d == 0 {
-            let out = try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: d)).forward(x, threads: 2).output
+            let out = try ExpertParallelMoE(block: block, deviceCount: d).forward(x, threads: 2).output
             #expect(out.hiddenStates.storage == one.hiddenStates.storage, "D = \(d)")
         }
     }
@@ -66,14 +66,14 @@ struct ExpertParallelTests {
                                router: .softmaxTopK(normalizesTopKWeights: true))
         let block = try MoEBlock.random(config: config, seed: 1)
         #expect(throws: ParallelError.expertsNotDivisible(expertCount: 6, deviceCount: 4)) {
-            try ExpertParallelMoE(block: block, mesh: try DeviceMesh(deviceCount: 4))
+            try ExpertParallelMoE(block: block, deviceCount: 4)
         }
-        #expect(throws: ParallelError.invalidDeviceCount(0)) { try DeviceMesh(deviceCount: 0) }
+        #expect(throws: ParallelError.invalidDeviceCount(0)) { try ExpertParallelMoE(block: block, deviceCount: 0) }
         var capped = config
         capped.capacityFactor = 1.0
         let cappedBlock = try MoEBlock.random(config: capped, seed: 1)
         #expect(throws: ParallelError.capacityNotSupported) {
-            try ExpertParallelMoE(block: cappedBlock, mesh: try DeviceMesh(deviceCount: 2))
+            try ExpertParallelMoE(block: cappedBlock, deviceCount: 2)
         }
     }
 }
@@ -97,5 +97,47 @@ struct ExpertParallelCLITests {
                                       dir + "/layer0.safetensors", "--output", scratch.path + "/x.safetensors", "--devices", "3"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("divisible"))
+    }
+}
+
+@Suite("In-process ranks: faults")
+struct InProcessFaultTests {
+    struct Crash: Error {}
+
+    /// A rank that fails before a collective makes the others fail at once with "another rank failed",
+    /// and the group reports the root cause.
+    @Test("a failing rank aborts the others")
+    func failingRank() throws {
+        let group = try InProcessGroup(size: 3, timeoutSeconds: 30)
+        let start = ContinuousClock.now
+        #expect(throws: Crash.self) {
+            _ = try group.run { c -> Int in
+                if c.rank == 1 { throw Crash() }
+                return try c.allGather([UInt8(c.rank)]).count
+            }
+        }
+        #expect(ContinuousClock.now - start < .seconds(10), "the survivors must not wait for the time limit")
+    }
+
+    /// A rank that never arrives (a hang, or a withheld message) turns into a time-out error on the others.
+    @Test("a silent rank times the others out")
+    func silentRank() throws {
+        let group = try InProcessGroup(size: 2, timeoutSeconds: 0.3)
+        #expect(throws: CommunicatorError.self) {
+            _ = try group.run { c -> Int in
+                if c.rank == 1 {
+                    usleep(800_000)  // misses the collective entirely
+                    return 0
+                }
+                return try c.allToAll([[1], [2]]).count
+            }
+        }
+    }
+
+    @Test("all-to-all delivers send[s][d] to rank d from rank s")
+    func allToAllRouting() throws {
+        let group = try InProcessGroup(size: 3)
+        let received = try group.run { c in try c.allToAll((0..<3).map { [UInt8(c.rank * 10 + $0)] }) }
+        for d in 0..<3 { #expect(received[d] == (0..<3).map { [UInt8($0 * 10 + d)] }) }
     }
 }

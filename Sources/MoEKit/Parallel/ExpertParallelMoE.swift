@@ -1,127 +1,135 @@
-/// Expert parallelism (seeds 000 and 002): device d owns experts d·E/D … (d+1)·E/D − 1 and holds the
-/// token shard d (tokens T·d/D ..< T·(d+1)/D). Each device routes its own tokens, **dispatches** every
-/// (token, slot) row to the device that owns its expert (all-to-all-v), the owners run their experts on
-/// the rows they received, and the outputs are sent back (**combine**, all-to-all-v) and summed per
-/// token in slot order. Shared experts run beside the routed ones on each token's own device.
+/// Expert parallelism (seeds 000 and 002) as one program per rank: rank d owns experts
+/// d·E/D … (d+1)·E/D − 1 and holds a shard of the tokens. Each rank routes its own tokens,
+/// **dispatches** every (token, slot) row to the rank that owns its expert (all-to-all-v), runs its
+/// experts on the rows it received, sends the outputs back (**combine**, all-to-all-v) and sums each
+/// token's slots in order; shared experts run beside the routed ones on each token's own rank.
 ///
 /// With the fast kernels the result is bit-identical to one device: every row goes through the same
-/// kernel arithmetic whatever other rows share its tile, and each token's sum runs over its slots in the
-/// same order (the reference kernels' F64 combine agrees to rounding only).
-/// In process the devices run one after another, each using all `threads` for its kernels.
+/// kernel arithmetic whatever other rows share its tile, and each token's sum runs over its slots in
+/// the same order (the reference kernels' F64 combine agrees to rounding only).
 public struct ExpertParallelMoE: Sendable {
     public let block: MoEBlock
-    public let mesh: DeviceMesh
+    /// D.
+    public let deviceCount: Int
 
     /// - Throws: ``ParallelError`` when E is not divisible by D or the block drops tokens by capacity.
-    public init(block: MoEBlock, mesh: DeviceMesh) throws(ParallelError) {
+    public init(block: MoEBlock, deviceCount: Int) throws(ParallelError) {
+        guard deviceCount >= 1 else { throw .invalidDeviceCount(deviceCount) }
         let e = block.config.expertCount
-        guard e % mesh.deviceCount == 0 else { throw .expertsNotDivisible(expertCount: e, deviceCount: mesh.deviceCount) }
-        guard block.config.capacityFactor == nil || mesh.deviceCount == 1 else { throw .capacityNotSupported }
+        guard e % deviceCount == 0 else { throw .expertsNotDivisible(expertCount: e, deviceCount: deviceCount) }
+        guard block.config.capacityFactor == nil || deviceCount == 1 else { throw .capacityNotSupported }
         self.block = block
-        self.mesh = mesh
+        self.deviceCount = deviceCount
     }
 
-    /// One dispatched row: the token's hidden state, its routing weight and global expert, and where
-    /// its output goes back to (the source-local token and slot).
-    struct DispatchedRows: Sendable {
-        var hidden: [Float] = []
-        var weights: [Float] = []
-        var experts: [Int32] = []
-        var slots: [Int32] = []  // localToken · K + slot on the source device
-        var count: Int { weights.count }
-    }
-
-    /// Traffic of one forward, in bytes that left a device.
+    /// Bytes that left a rank in one forward.
     public struct Traffic: Sendable, Equatable {
-        /// Dispatch: hidden state (F32), weight, expert id and slot of every row routed to another device.
+        /// Dispatch: hidden state (F32), weight, expert id and slot of every row sent to another rank.
         public var dispatchBytes: Int
-        /// Combine: the F32 output row of every row computed on another device.
+        /// Combine: the F32 output row of every row computed on another rank.
         public var combineBytes: Int
-        /// Rows sent to another device.
+        /// Rows sent to another rank.
         public var remoteRows: Int
+
+        static func + (a: Traffic, b: Traffic) -> Traffic {
+            Traffic(dispatchBytes: a.dispatchBytes + b.dispatchBytes, combineBytes: a.combineBytes + b.combineBytes,
+                    remoteRows: a.remoteRows + b.remoteRows)
+        }
     }
 
-    /// Runs the block on `hidden` `[T, H]` over the mesh.
-    public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws -> (output: MoEBlockOutput, traffic: Traffic) {
-        try FeedForward.checkInput(hidden, hiddenSize: block.config.hiddenSize)
-        let (t, h, k) = (hidden.shape[0], block.config.hiddenSize, block.config.expertsPerToken)
-        let d = mesh.deviceCount
-        let expertsPerDevice = block.config.expertCount / d
-        let shard = { (device: Int) in (t * device / d)..<(t * (device + 1) / d) }
+    /// What one rank ends with: its shard's output and routing, and the bytes it sent away.
+    public struct RankResult: Sendable {
+        public var output: Tensor<Float>
+        public var routing: RouterOutput
+        public var traffic: Traffic
+    }
 
-        // Route on every device, then pack each (token, slot) row for the device owning its expert.
-        var routings: [RouterOutput] = []
-        var outbox: [[DispatchedRows]] = []
-        for device in 0..<d {
-            let tokens = shard(device)
-            let x = try Tensor(shape: [tokens.count, h], storage: Array(hidden.storage[(tokens.lowerBound * h)..<(tokens.upperBound * h)]))
-            let routing = try block.router.route(x, variant: variant, threads: threads)
-            var messages = [DispatchedRows](repeating: DispatchedRows(), count: d)
-            for token in 0..<tokens.count {
-                for slot in 0..<k {
-                    let expert = routing.expertIDs.storage[token * k + slot]
-                    let owner = Int(expert) / expertsPerDevice
-                    messages[owner].hidden += x.storage[(token * h)..<((token + 1) * h)]
-                    messages[owner].weights.append(routing.weights.storage[token * k + slot])
-                    messages[owner].experts.append(expert)
-                    messages[owner].slots.append(Int32(token * k + slot))
-                }
-            }
-            routings.append(routing)
-            outbox.append(messages)
+    /// The tokens of shard `rank` of `tokenCount`: contiguous, sizes differing by at most one.
+    public static func shard(_ rank: Int, of tokenCount: Int, ranks: Int) -> Range<Int> {
+        (tokenCount * rank / ranks)..<(tokenCount * (rank + 1) / ranks)
+    }
+
+    /// One rank's forward over its token shard `x` `[T_rank, H]`.
+    public func forward(shard x: Tensor<Float>, communicator: some Communicator, variant: KernelVariant = .fast,
+                        threads: Int = 1) throws -> RankResult {
+        guard communicator.size == deviceCount else {
+            throw CommunicatorError.mismatch("the block is split over \(deviceCount) devices but the group has \(communicator.size) ranks")
         }
-        let (inbox, dispatchBytes) = mesh.allToAll(outbox) { $0.count * (h * 4 + 12) }
+        try FeedForward.checkInput(x, hiddenSize: block.config.hiddenSize)
+        let (t, h, k) = (x.shape[0], block.config.hiddenSize, block.config.expertsPerToken)
+        let d = deviceCount, me = communicator.rank
+        let expertsPerRank = block.config.expertCount / d
 
-        // Each owner runs its experts on the rows it received, sources in order, unweighted.
-        var replies: [[[Float]]] = []
-        for owner in 0..<d {
-            let rows = inbox[owner]
-            let outputs = try computeRows(rows, variant: variant, threads: threads)
-            var perSource: [[Float]] = []
-            var offset = 0
-            for source in 0..<d {
-                let n = rows[source].count * h
-                perSource.append(Array(outputs[offset..<(offset + n)]))
-                offset += n
+        // Route, then pack each (token, slot) row for the rank owning its expert, in token-slot order.
+        let routing = try block.router.route(x, variant: variant, threads: threads)
+        var outbox = [DispatchedRows](repeating: DispatchedRows(), count: d)
+        for token in 0..<t {
+            for slot in 0..<k {
+                let expert = routing.expertIDs.storage[token * k + slot]
+                let owner = Int(expert) / expertsPerRank
+                outbox[owner].hidden += x.storage[(token * h)..<((token + 1) * h)]
+                outbox[owner].weights.append(routing.weights.storage[token * k + slot])
+                outbox[owner].experts.append(expert)
+                outbox[owner].slots.append(Int32(token * k + slot))
             }
-            replies.append(perSource)
         }
-        let (returned, combineBytes) = mesh.allToAll(replies) { $0.count * 4 }
+        let inbox = try communicator.allToAll(outbox.map(\.bytes)).map { DispatchedRows(bytes: $0, hiddenSize: h) }
 
-        // Combine on each source: per token, slots in order, exactly as one device does; then shared experts.
-        var output = Tensor<Float>(shape: [t, h])
-        for device in 0..<d {
-            let tokens = shard(device)
-            var y = [Float](repeating: 0, count: tokens.count * h)
-            var rowOf = [(owner: Int, index: Int)](repeating: (0, 0), count: tokens.count * k)
-            for owner in 0..<d {
-                for (i, slot) in outbox[device][owner].slots.enumerated() { rowOf[Int(slot)] = (owner, i) }
-            }
-            let scalesInput = routings[device].scalesExpertInput
-            for token in 0..<tokens.count {
-                for slot in 0..<k {
-                    let (owner, i) = rowOf[token * k + slot]
-                    let w = scalesInput ? 1 : routings[device].weights.storage[token * k + slot]
-                    let o = returned[device][owner]
-                    for c in 0..<h { y[token * h + c] += w * o[i * h + c] }
-                }
-            }
-            var part = try Tensor(shape: [tokens.count, h], storage: y)
-            if let shared = block.sharedExpert {
-                let x = try Tensor(shape: [tokens.count, h], storage: Array(hidden.storage[(tokens.lowerBound * h)..<(tokens.upperBound * h)]))
-                try shared.add(to: &part, input: x, variant: variant, threads: threads)
-            }
-            output.storage.replaceSubrange((tokens.lowerBound * h)..<(tokens.upperBound * h), with: part.storage)
-        }
-
-        let routing = Self.concatenate(routings, tokenCount: t, expertCount: block.config.expertCount, k: k)
-        let plan = RoutingPlan(RouteAssignments(routing, expertCount: block.config.expertCount))
-        var remoteRows = 0
+        // Run this rank's experts on everything it received, sources in rank order, unweighted.
+        let outputs = try computeRows(inbox, variant: variant, threads: threads)
+        var replies: [[UInt8]] = []
+        var offset = 0
         for source in 0..<d {
-            for owner in 0..<d where owner != source { remoteRows += outbox[source][owner].count }
+            let n = inbox[source].count * h
+            replies.append(Array(outputs[offset..<(offset + n)]).bytes)
+            offset += n
         }
-        return (MoEBlockOutput(hiddenStates: output, routing: routing, plan: plan),
-                Traffic(dispatchBytes: dispatchBytes, combineBytes: combineBytes, remoteRows: remoteRows))
+        let returned = try communicator.allToAll(replies).map { [Float](bytes: $0) }
+
+        // Combine: per token, slots in order, exactly as one device does; then the shared expert.
+        var rowOf = [(owner: Int, index: Int)](repeating: (0, 0), count: t * k)
+        for owner in 0..<d {
+            for (i, slot) in outbox[owner].slots.enumerated() { rowOf[Int(slot)] = (owner, i) }
+        }
+        var y = [Float](repeating: 0, count: t * h)
+        for token in 0..<t {
+            for slot in 0..<k {
+                let (owner, i) = rowOf[token * k + slot]
+                let w = routing.scalesExpertInput ? 1 : routing.weights.storage[token * k + slot]
+                let o = returned[owner]
+                for c in 0..<h { y[token * h + c] += w * o[i * h + c] }
+            }
+        }
+        var output = try Tensor(shape: [t, h], storage: y)
+        try block.sharedExpert?.add(to: &output, input: x, variant: variant, threads: threads)
+
+        var traffic = Traffic(dispatchBytes: 0, combineBytes: 0, remoteRows: 0)
+        for owner in 0..<d where owner != me {
+            traffic.remoteRows += outbox[owner].count
+            traffic.dispatchBytes += outbox[owner].count * (h * 4 + 12)
+            traffic.combineBytes += outbox[owner].count * h * 4
+        }
+        return RankResult(output: output, routing: routing, traffic: traffic)
+    }
+
+    /// The whole layer in this process: the tokens split into D shards, each rank on its own thread of an
+    /// ``InProcessGroup``, the shards' outputs stacked back in token order.
+    public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1,
+                        timeoutSeconds: Double = 60) throws -> (output: MoEBlockOutput, traffic: Traffic) {
+        try FeedForward.checkInput(hidden, hiddenSize: block.config.hiddenSize)
+        let (t, h) = (hidden.shape[0], block.config.hiddenSize)
+        let group = try InProcessGroup(size: deviceCount, timeoutSeconds: timeoutSeconds)
+        let results = try group.run { [self] communicator in
+            let tokens = Self.shard(communicator.rank, of: t, ranks: deviceCount)
+            let x = try Tensor(shape: [tokens.count, h], storage: Array(hidden.storage[(tokens.lowerBound * h)..<(tokens.upperBound * h)]))
+            return try forward(shard: x, communicator: communicator, variant: variant, threads: threads)
+        }
+        let output = try Tensor(shape: [t, h], storage: results.flatMap(\.output.storage))
+        let routing = Self.concatenate(results.map(\.routing), tokenCount: t, expertCount: block.config.expertCount,
+                                       k: block.config.expertsPerToken)
+        let plan = RoutingPlan(RouteAssignments(routing, expertCount: block.config.expertCount))
+        let traffic = results.map(\.traffic).reduce(Traffic(dispatchBytes: 0, combineBytes: 0, remoteRows: 0), +)
+        return (MoEBlockOutput(hiddenStates: output, routing: routing, plan: plan), traffic)
     }
 
     /// The owner's expert compute: the received rows as a batch of "tokens", each routed to its one expert.
@@ -144,12 +152,39 @@ public struct ExpertParallelMoE: Sendable {
                                           threads: threads).storage
     }
 
-    /// The devices' routing results stacked in token order.
+    /// The ranks' routing results stacked in token order.
     static func concatenate(_ parts: [RouterOutput], tokenCount t: Int, expertCount e: Int, k: Int) -> RouterOutput {
         let logits = (try? Tensor(shape: [t, e], storage: parts.flatMap(\.logits.storage))) ?? Tensor(shape: [t, e])
         let ids = (try? Tensor(shape: [t, k], storage: parts.flatMap(\.expertIDs.storage))) ?? Tensor(shape: [t, k])
         let weights = (try? Tensor(shape: [t, k], storage: parts.flatMap(\.weights.storage))) ?? Tensor(shape: [t, k])
         return RouterOutput(logits: logits, expertIDs: ids, weights: weights, scalesExpertInput: parts.first?.scalesExpertInput ?? false,
                             statistics: RoutingStatistics(logits: logits, expertIDs: ids))
+    }
+}
+
+/// Rows dispatched to one rank: hidden states, routing weights, global expert ids and the source's
+/// (token · K + slot) of each row. On the wire: the four arrays back to back, `n · (4H + 12)` bytes.
+struct DispatchedRows: Sendable {
+    var hidden: [Float] = []
+    var weights: [Float] = []
+    var experts: [Int32] = []
+    var slots: [Int32] = []
+    var count: Int { weights.count }
+
+    init() {}
+
+    var bytes: [UInt8] { hidden.bytes + weights.bytes + experts.bytes + slots.bytes }
+
+    init(bytes: [UInt8], hiddenSize h: Int) {
+        let n = bytes.count / (4 * h + 12)
+        var offset = 0
+        func take(_ count: Int) -> [UInt8] {
+            defer { offset += count * 4 }
+            return Array(bytes[offset..<(offset + count * 4)])
+        }
+        hidden = [Float](bytes: take(n * h))
+        weights = [Float](bytes: take(n))
+        experts = [Int32](bytes: take(n))
+        slots = [Int32](bytes: take(n))
     }
 }

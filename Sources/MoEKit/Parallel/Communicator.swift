@@ -1,0 +1,52 @@
+/// The collectives expert parallelism needs between the ranks (devices) of a group. Two conformers:
+/// ``InProcessCommunicator`` (ranks are threads of one process) and `MPICommunicator` (ranks are
+/// processes under `mpirun`, in the `MoEMPI` target behind the `MPI` package trait).
+public protocol Communicator: Sendable {
+    /// This rank, `0..<size`.
+    var rank: Int { get }
+    /// The number of ranks.
+    var size: Int { get }
+    /// All-to-all-v: `send[d]` goes to rank d; returns `received[s]`, what rank s sent to this rank.
+    func allToAll(_ send: [[UInt8]]) throws -> [[UInt8]]
+    /// Every rank's `bytes`, indexed by rank.
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
+}
+
+/// A collective that could not complete.
+public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No message from the other ranks within the time limit (a rank died or hangs).
+    case timedOut(rank: Int, operation: String, seconds: Double)
+    /// Another rank failed and the group was aborted.
+    case peerFailed(rank: Int, reason: String)
+    /// The ranks disagree about something that must be the same everywhere.
+    case mismatch(String)
+    /// The transport reported an error.
+    case transport(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let rank, let op, let s): "rank \(rank): \(op) got no answer from the other ranks within \(s) s"
+        case .peerFailed(let rank, let reason): "rank \(rank): another rank failed: \(reason)"
+        case .mismatch(let what): "ranks disagree: \(what)"
+        case .transport(let what): "communication failed: \(what)"
+        }
+    }
+}
+
+extension Array where Element: BitwiseCopyable {
+    /// The elements' bytes, for a collective (all supported platforms are little-endian).
+    var bytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
+
+    /// Elements from bytes written by ``bytes`` (a trailing partial element is ignored).
+    init(bytes: [UInt8]) {
+        let count = bytes.count / MemoryLayout<Element>.stride
+        self.init(unsafeUninitializedCapacity: count) { buffer, initialized in
+            bytes.withUnsafeBytes { raw in
+                if count > 0, let source = raw.baseAddress, let target = buffer.baseAddress {
+                    UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: count * MemoryLayout<Element>.stride)
+                }
+            }
+            initialized = count
+        }
+    }
+}
