@@ -13,6 +13,11 @@ let package = Package(
         .library(name: "MoEKit", targets: ["MoEKit"]),
         .executable(name: "moe", targets: ["moe"]),
     ],
+    // `swift build --traits MPI` adds the Open MPI communicator (needs Debian's libopenmpi-dev and
+    // pkg-config); the default build needs nothing outside the toolchain.
+    traits: [
+        .trait(name: "MPI", description: "Expert parallelism across processes over Open MPI (moe … --mpi)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -21,11 +26,14 @@ let package = Package(
         .target(name: "CMoEKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "MoEKit", dependencies: ["CMoEKernels"], swiftSettings: kernelSettings),
         .target(name: "MoECost", dependencies: ["MoEKit"]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "MoEMPI", dependencies: ["MoEKit", "CMPI"]),
         .executableTarget(
             name: "moe",
             dependencies: [
                 "MoEKit",
                 "MoECost",
+                .target(name: "MoEMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -20,8 +20,16 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
     @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
+    @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe forward … --mpi): the ranks are the devices; rank 0 reads the input and writes the output. Needs a build with --traits MPI.")
+    var mpi = false
+    @Option(help: "With --mpi: seconds a rank waits for the others before every rank stops with an error.") var timeout: Double = 60
+    @Option(help: .hidden) var simulateHungRank: Int?
 
     func run() throws {
+        if mpi {
+            try MPIForward.run(self)
+            return
+        }
         try reportingErrors {
             if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
             guard let variant = KernelVariant(rawValue: kernel) else {

@@ -41,7 +41,6 @@ public struct Router: Sendable {
             throw .shapeMismatch(expected: "hidden_states [T, \(weight.shape[1])]", actual: "\(hidden.shape)")
         }
         let t = hidden.shape[0]
-        let h = weight.shape[1]
         let (e, k) = (expertCount, expertsPerToken)
         let logits = variant == .fast ? fastLogits(hidden, threads: threads) : referenceLogits(hidden, threads: threads)
         var ids = Tensor<Int32>(shape: [t, k], repeating: -1)

@@ -1,0 +1,109 @@
+import ArgumentParser
+import MoEKit
+#if MPI
+import MoEMPI
+#endif
+
+/// `moe forward --mpi`: every process of an `mpirun -np D` job is one device of the expert-parallel
+/// layer. All ranks load the layer's weights; rank 0 reads the input and sends it to all, every rank
+/// runs its token shard, and rank 0 gathers and writes the output. Any error on any rank stops the
+/// whole job with one line and exit code 1 (`MPI_Abort`), so no rank is left waiting.
+enum MPIForward {
+    static func run(_ command: ForwardCommand) throws {
+        #if MPI
+        let communicator: MPICommunicator
+        do {
+            communicator = try MPICommunicator(timeoutSeconds: command.timeout)
+        } catch {
+            printError("moe: error: \(error)")
+            throw ExitCode(1)
+        }
+        do {
+            try forward(command, communicator)
+        } catch {
+            communicator.abort("\(error)")
+        }
+        MPICommunicator.finalize()
+        #else
+        printError("moe: error: --mpi needs a moe built with the MPI trait: swift build -c release --traits MPI")
+        throw ExitCode(1)
+        #endif
+    }
+
+    #if MPI
+    private static func forward(_ command: ForwardCommand, _ communicator: MPICommunicator) throws {
+        guard let variant = KernelVariant(rawValue: command.kernel) else {
+            throw CLIError.invalidOption("--kernel must be fast or reference (got '\(command.kernel)')")
+        }
+        let threads = command.threads ?? Parallel.defaultThreadCount
+        let block = try Checkpoint(directory: command.checkpoint).feedForward(layer: command.layer)
+        let h = block.hiddenSize
+
+        // Rank 0 reads the input; the all-gather doubles as a broadcast (the others send nothing).
+        var payload: [UInt8] = []
+        if communicator.rank == 0 {
+            let hidden = try SafetensorsFile(path: command.input).floats("hidden_states")
+            guard hidden.rank == 2 || hidden.rank == 3, hidden.shape.last == h else {
+                throw CLIError.inFile(command.input, "hidden_states has shape \(hidden.shape); expected [T, \(h)] or [B, S, \(h)]")
+            }
+            // [rank: 1 byte][shape: rank × Int32][values: F32]
+            payload = [UInt8(hidden.rank)] + bytes(hidden.shape.map(Int32.init)) + bytes(hidden.storage)
+        }
+        let root = try communicator.allGather(payload)[0]
+        let rank = root.isEmpty ? 0 : Int(root[0])
+        guard rank == 2 || rank == 3, root.count >= 4 * rank + 1 else { throw CommunicatorError.transport("malformed input broadcast") }
+        let shape = (values(Array(root[1..<(1 + 4 * rank)])) as [Int32]).map(Int.init)
+        let storage: [Float] = values(Array(root[(1 + 4 * rank)...]))
+        let hidden = try Tensor(shape: shape, storage: storage)
+        let tokens = hidden.count / h
+        let x = try hidden.reshaped([tokens, h])
+
+        guard case .moe(let moe) = block else {
+            // A dense layer is replicated: rank 0 computes and writes it.
+            if communicator.rank == 0 {
+                let y = try block.forward(x, variant: variant, threads: threads).hiddenStates
+                try SafetensorsWriter.write([("hidden_states", .f32(try y.reshaped(shape)))], metadata: ["format": "pt"], to: command.output)
+            }
+            return
+        }
+        let parallel = try ExpertParallelMoE(block: moe, deviceCount: communicator.size)
+        let mine = ExpertParallelMoE.shard(communicator.rank, of: tokens, ranks: communicator.size)
+        let shard = try Tensor(shape: [mine.count, h], storage: Array(x.storage[(mine.lowerBound * h)..<(mine.upperBound * h)]))
+        if command.simulateHungRank == communicator.rank {
+            // For the fault test: this rank withholds its messages; the others must time out and stop the job.
+            sleep(UInt32(command.timeout * 3 + 10))
+        }
+        let result = try parallel.forward(shard: shard, communicator: communicator, variant: variant, threads: threads)
+
+        let outputs = try communicator.allGather(bytes(result.output.storage))
+        let logits = try communicator.allGather(bytes(result.routing.logits.storage))
+        let ids = try communicator.allGather(bytes(result.routing.expertIDs.storage))
+        let weights = try communicator.allGather(bytes(result.routing.weights.storage))
+        guard communicator.rank == 0 else { return }
+        let (e, k) = (moe.config.expertCount, moe.config.expertsPerToken)
+        let y: [Float] = outputs.flatMap { values($0) }
+        try SafetensorsWriter.write([
+            ("hidden_states", .f32(try Tensor(shape: shape, storage: y))),
+            ("router_logits", .f32(try Tensor(shape: [tokens, e], storage: logits.flatMap { values($0) }))),
+            ("topk_ids", .i32(try Tensor(shape: [tokens, k], storage: ids.flatMap { values($0) }))),
+            ("topk_weights", .f32(try Tensor(shape: [tokens, k], storage: weights.flatMap { values($0) }))),
+        ], metadata: ["format": "pt", "producer": "moekit"], to: command.output)
+    }
+    #endif
+
+    /// The elements' bytes.
+    static func bytes<T: BitwiseCopyable>(_ array: [T]) -> [UInt8] { array.withUnsafeBytes { [UInt8]($0) } }
+
+    /// Elements from bytes.
+    static func values<T: BitwiseCopyable>(_ bytes: [UInt8]) -> [T] {
+        let count = bytes.count / MemoryLayout<T>.stride
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            bytes.withUnsafeBytes { raw in
+                if count > 0, let source = raw.baseAddress, let target = buffer.baseAddress {
+                    UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: count * MemoryLayout<T>.stride)
+                }
+            }
+            initialized = count
+        }
+    }
+}
