@@ -60,5 +60,17 @@ hung_rank_stops_everyone() {  # a rank withholds its messages: the others time o
 }
 check "a rank that withholds its messages stops the job" hung_rank_stops_everyone
 
+mismatched_ranks_refused() {  # rank 1 runs another checkpoint: detected at start-up
+    local a=$fixtures/mixtral-f32 b=$fixtures/mixtral-bf16
+    if mpirun --oversubscribe -np 1 "$moe" forward --checkpoint "$a/checkpoint" --layer 0 --input "$a/layer0.safetensors" \
+        --output "$scratch/mix.safetensors" --mpi --timeout 20 : \
+        -np 1 "$moe" forward --checkpoint "$b/checkpoint" --layer 0 --input "$a/layer0.safetensors" \
+        --output "$scratch/mix.safetensors" --mpi --timeout 20 < /dev/null > "$scratch/mix.log" 2>&1; then
+        echo "mismatched ranks went unnoticed"; return 1
+    fi
+    grep -q "moe: error: .*ranks disagree: rank 0 runs" "$scratch/mix.log" || { cat "$scratch/mix.log"; return 1; }
+}
+check "ranks running different checkpoints are refused" mismatched_ranks_refused
+
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

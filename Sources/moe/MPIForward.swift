@@ -38,6 +38,7 @@ enum MPIForward {
         let threads = command.threads ?? Parallel.defaultThreadCount
         let block = try Checkpoint(directory: command.checkpoint).feedForward(layer: command.layer)
         let h = block.hiddenSize
+        try agreeOnConfiguration(block, command, communicator)
 
         // Rank 0 reads the input; the all-gather doubles as a broadcast (the others send nothing).
         var payload: [UInt8] = []
@@ -88,6 +89,25 @@ enum MPIForward {
             ("topk_ids", .i32(try Tensor(shape: [tokens, k], storage: ids.flatMap { values($0) }))),
             ("topk_weights", .f32(try Tensor(shape: [tokens, k], storage: weights.flatMap { values($0) }))),
         ], metadata: ["format": "pt", "producer": "moekit"], to: command.output)
+    }
+
+    /// Start-up check: every rank must run the same layer of the same model (a rank started with another
+    /// checkpoint or layer would silently mix experts); a mismatch stops the job with both descriptions.
+    private static func agreeOnConfiguration(_ block: FeedForward, _ command: ForwardCommand, _ communicator: MPICommunicator) throws {
+        var mine = "layer \(command.layer) H=\(block.hiddenSize)"
+        if case .moe(let moe) = block {
+            let c = moe.config
+            mine += " moe E=\(c.expertCount) K=\(c.expertsPerToken) F=\(c.expertIntermediateSize) router=\(c.router) experts=\(c.expert)"
+            var checksum: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the router weights: same checkpoint
+            for v in moe.router.weight.storage { checksum = (checksum ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
+            mine += " router-checksum=\(checksum)"
+        } else {
+            mine += " dense"
+        }
+        let all = try communicator.allGather(Array(mine.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        if let other = all.firstIndex(where: { $0 != all[0] }) {
+            throw CommunicatorError.mismatch("rank 0 runs \(all[0]) but rank \(other) runs \(all[other])")
+        }
     }
     #endif
 
