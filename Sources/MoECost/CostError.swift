@@ -14,6 +14,8 @@ public enum CostError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownHardware(name: String, known: [String])
     /// An option of the estimate is out of range (tokens, devices, experts…).
     case invalidOption(name: String, value: String, reason: String)
+    /// The options given do not make one invocation (a missing or conflicting mode).
+    case usage(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum CostError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownHardware(let name, let known):
             "unknown hardware '\(name)': not a built-in profile (\(known.joined(separator: ", "))) nor a readable JSON file"
         case .invalidOption(let name, let value, let reason): "--\(name) \(value) \(reason)"
+        case .usage(let line): line
         }
     }
 }

@@ -18,6 +18,14 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
     public var launchOverhead: Double
     /// The clock, for seed 004's load cycles (`bytes / link bandwidth × clock`).
     public var clockHz: Double?
+    /// Seconds per worker-pool parallel region (CPU profiles from `moe estimate --calibrate`); the block
+    /// predictor multiplies it by the regions a forward runs. `nil`: use ``launchOverhead``.
+    public var regionOverhead: Double?
+    /// Fitted fraction of the peak the engine's kernels reach, keyed by ``WeightDType`` raw value
+    /// (absent: 1, the plain roofline). Only `--calibrate` writes it, and says that it is fitted.
+    public var computeEfficiency: [String: Double]
+    /// Where the numbers come from (free text, e.g. the bench file and what was fitted).
+    public var source: String?
 
     public init(name: String, peakFLOPS: [WeightDType: Double], memoryBandwidth: Double, linkBandwidth: Double,
                 launchOverhead: Double, clockHz: Double? = nil) {
@@ -27,11 +35,15 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         self.linkBandwidth = linkBandwidth
         self.launchOverhead = launchOverhead
         self.clockHz = clockHz
+        self.regionOverhead = nil
+        self.computeEfficiency = [:]
+        self.source = nil
     }
 
     enum CodingKeys: String, CodingKey {
         case name, peakFLOPS = "peak_flops", memoryBandwidth = "memory_bandwidth", linkBandwidth = "link_bandwidth"
         case launchOverheadMicroseconds = "launch_overhead_us", clockHz = "clock_hz"
+        case regionOverheadMicroseconds = "region_overhead_us", computeEfficiency = "compute_efficiency", source
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +54,9 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         linkBandwidth = try c.decodeIfPresent(Double.self, forKey: .linkBandwidth) ?? memoryBandwidth
         launchOverhead = (try c.decodeIfPresent(Double.self, forKey: .launchOverheadMicroseconds) ?? 0) * 1e-6
         clockHz = try c.decodeIfPresent(Double.self, forKey: .clockHz)
+        regionOverhead = try c.decodeIfPresent(Double.self, forKey: .regionOverheadMicroseconds).map { $0 * 1e-6 }
+        computeEfficiency = try c.decodeIfPresent([String: Double].self, forKey: .computeEfficiency) ?? [:]
+        source = try c.decodeIfPresent(String.self, forKey: .source)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -52,6 +67,22 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         try c.encode(linkBandwidth, forKey: .linkBandwidth)
         try c.encode(launchOverhead * 1e6, forKey: .launchOverheadMicroseconds)
         try c.encodeIfPresent(clockHz, forKey: .clockHz)
+        try c.encodeIfPresent(regionOverhead.map { $0 * 1e6 }, forKey: .regionOverheadMicroseconds)
+        if !computeEfficiency.isEmpty { try c.encode(computeEfficiency, forKey: .computeEfficiency) }
+        try c.encodeIfPresent(source, forKey: .source)
+    }
+
+    /// The fitted efficiency for arithmetic in `dtype` (the one of the dtype whose peak ``peak(for:)`` uses), 1 if none.
+    public func efficiency(for dtype: WeightDType) -> Double {
+        let order: [WeightDType]
+        switch dtype {
+        case .fp8: order = [.fp8, .bf16, .f16, .f32]
+        case .bf16, .mxfp4: order = [.bf16, .f16, .f32]
+        case .f16: order = [.f16, .bf16, .f32]
+        case .f32: order = [.f32]
+        }
+        guard let used = order.first(where: { (peakFLOPS[$0.rawValue] ?? 0) > 0 }) else { return 1 }
+        return computeEfficiency[used.rawValue] ?? 1
     }
 
     /// Peak FLOP/s for arithmetic in `dtype`, falling back to the next wider dtype the device lists
@@ -82,6 +113,12 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
               peakFLOPS.values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
             throw .invalidValue(path: path, key: "peak_flops", value: "\(peakFLOPS)", reason: "needs a positive f32 or bf16 peak")
         }
+        if let r = regionOverhead, !(r.isFinite && r >= 0) {
+            throw .invalidValue(path: path, key: "region_overhead_us", value: "\(r * 1e6)", reason: "must not be negative")
+        }
+        guard computeEfficiency.values.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw .invalidValue(path: path, key: "compute_efficiency", value: "\(computeEfficiency)", reason: "must be positive")
+        }
     }
 
     /// Built-in profiles. Sources and assumptions:
@@ -111,12 +148,24 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
                         memoryBandwidth: 1e12, linkBandwidth: 128e9, launchOverhead: 1e-6, clockHz: 1e9),
     ]
 
-    /// A built-in profile by name, or a JSON profile file.
+    /// The name that reads the profile `moe estimate --calibrate` saved.
+    public static let thisMachineName = "this-machine"
+    /// Where `moe estimate --calibrate` saves the `this-machine` profile, relative to the working directory
+    /// (a generated, machine-specific file: git-ignored).
+    public static let thisMachineDefaultPath = ".moekit/this-machine.json"
+
+    /// A built-in profile by name, `this-machine` (the calibrated profile at `thisMachinePath`), or a JSON profile file.
     /// - Throws: ``CostError/unknownHardware(name:known:)`` or a file error.
-    public static func named(_ name: String) throws(CostError) -> HardwareProfile {
+    public static func named(_ name: String, thisMachinePath: String = thisMachineDefaultPath) throws(CostError) -> HardwareProfile {
         if let profile = builtIn.first(where: { $0.name == name }) { return profile }
+        if name == thisMachineName {
+            guard FileManager.default.fileExists(atPath: thisMachinePath) else {
+                throw .unreadable(path: thisMachinePath, reason: "no calibrated profile: run 'moe estimate --calibrate BENCH.json' first (BENCH.json from 'moe bench --json')")
+            }
+            return try named(thisMachinePath)
+        }
         guard FileManager.default.fileExists(atPath: name) else {
-            throw .unknownHardware(name: name, known: builtIn.map(\.name))
+            throw .unknownHardware(name: name, known: builtIn.map(\.name) + [thisMachineName])
         }
         let data = try readFile(name)
         let profile: HardwareProfile

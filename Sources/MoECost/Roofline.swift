@@ -1,6 +1,6 @@
 /// A roofline prediction of one feed-forward block's time on a ``HardwareProfile``.
 public struct LayerTime: Sendable, Equatable {
-    /// Σ component FLOPs / peak FLOP/s at the component's dtype.
+    /// Σ component FLOPs / (peak FLOP/s × fitted efficiency) at the component's dtype.
     public var computeSeconds: Double
     /// Bytes / memory bandwidth.
     public var memorySeconds: Double
@@ -20,7 +20,7 @@ public struct LayerTime: Sendable, Equatable {
     public init(_ work: LayerWork, on hardware: HardwareProfile) {
         let parts = work.components
         computeSeconds = parts.reduce(0) { sum, part in
-            let peak = hardware.peak(for: part.computeDType)
+            let peak = hardware.peak(for: part.computeDType) * hardware.efficiency(for: part.computeDType)
             return sum + (part.flops > 0 && peak > 0 ? part.flops / peak : 0)
         }
         memorySeconds = hardware.memoryBandwidth > 0 ? work.bytes / hardware.memoryBandwidth : 0

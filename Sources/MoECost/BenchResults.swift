@@ -1,0 +1,119 @@
+import Foundation
+
+/// A `moe bench --json` file, as the cost model reads it: the machine's measured roofs and each case's
+/// block shape and median time.
+public struct BenchResults: Sendable, Equatable, Decodable {
+    /// The machine part: F32 GEMM peak (GFLOP/s), memory read bandwidth (GB/s), the worker pool's cost of one
+    /// parallel region (µs), threads.
+    public struct Machine: Sendable, Equatable, Decodable {
+        public var gemmGFLOPS: Double
+        public var memoryGBs: Double
+        public var regionMicroseconds: Double?
+        public var threads: Int?
+        public var isa: String?
+
+        public init(gemmGFLOPS: Double, memoryGBs: Double, regionMicroseconds: Double? = nil, threads: Int? = nil, isa: String? = nil) {
+            self.gemmGFLOPS = gemmGFLOPS
+            self.memoryGBs = memoryGBs
+            self.regionMicroseconds = regionMicroseconds
+            self.threads = threads
+            self.isa = isa
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case gemmGFLOPS = "gemm_gflops", memoryGBs = "mem_gbs", regionMicroseconds = "pool_region_us", threads, isa
+        }
+    }
+
+    /// One measured case: a block shape, a token count, weight and compute dtypes, the median time.
+    public struct Case: Sendable, Equatable, Decodable {
+        public var name: String
+        public var preset: String
+        public var tokens: Int
+        public var dtype: String
+        public var compute: String
+        public var hidden: Int
+        public var intermediate: Int
+        public var experts: Int
+        public var topK: Int
+        public var sharedIntermediate: Int
+        public var ms: Double
+        /// The bench's own FLOP rate for the case (GFLOP/s), when present.
+        public var gflops: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case name, preset, tokens, dtype, compute, hidden, intermediate, experts, ms, gflops
+            case topK = "top_k", sharedIntermediate = "shared_intermediate"
+        }
+
+        /// The block this case ran.
+        public func block() throws(CostError) -> BlockShape {
+            guard let weights = WeightDType(torchName: dtype), weights == .f32 || weights == .bf16 else {
+                throw .invalidValue(path: name, key: "dtype", value: dtype, reason: "must be f32 or bf16")
+            }
+            guard let arithmetic = WeightDType(torchName: compute), arithmetic == .f32 || arithmetic == .bf16 else {
+                throw .invalidValue(path: name, key: "compute", value: compute, reason: "must be f32 or bf16")
+            }
+            return try BlockShape(hidden: hidden, intermediate: intermediate, experts: experts, topK: topK,
+                                  sharedIntermediate: sharedIntermediate, weightDType: weights, computeDType: arithmetic)
+        }
+    }
+
+    public var machine: Machine
+    public var cases: [Case]
+
+    public init(machine: Machine, cases: [Case]) {
+        self.machine = machine
+        self.cases = cases
+    }
+
+    /// Reads and checks a `moe bench --json` file.
+    /// - Throws: ``CostError/unreadable(path:reason:)`` when the file is missing or not bench JSON,
+    ///   ``CostError/invalidValue(path:key:value:reason:)`` for a roof or case that cannot be used.
+    public init(contentsOf path: String) throws(CostError) {
+        let data = try readFile(path)
+        let decoded: BenchResults
+        do { decoded = try JSONDecoder().decode(BenchResults.self, from: data) } catch {
+            throw .unreadable(path: path, reason: "not a moe bench --json file (\(Self.describe(error)))")
+        }
+        try decoded.validate(path: path)
+        self = decoded
+    }
+
+    /// Checks that the roofs are positive and every case is a block the model can predict.
+    public func validate(path: String) throws(CostError) {
+        guard machine.gemmGFLOPS.isFinite, machine.gemmGFLOPS > 0 else {
+            throw .invalidValue(path: path, key: "machine.gemm_gflops", value: "\(machine.gemmGFLOPS)", reason: "must be positive")
+        }
+        guard machine.memoryGBs.isFinite, machine.memoryGBs > 0 else {
+            throw .invalidValue(path: path, key: "machine.mem_gbs", value: "\(machine.memoryGBs)", reason: "must be positive")
+        }
+        if let r = machine.regionMicroseconds, !(r.isFinite && r >= 0) {
+            throw .invalidValue(path: path, key: "machine.pool_region_us", value: "\(r)", reason: "must not be negative")
+        }
+        for c in cases {
+            _ = try c.block()
+            guard c.tokens >= 1 else {
+                throw .invalidValue(path: path, key: "\(c.name).tokens", value: "\(c.tokens)", reason: "must be at least 1")
+            }
+            guard c.ms.isFinite, c.ms > 0 else {
+                throw .invalidValue(path: path, key: "\(c.name).ms", value: "\(c.ms)", reason: "must be positive")
+            }
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let context)?:
+            let path = (context.codingPath + [key]).map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return "missing key '\(path)'"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return "wrong type at '\(path)'"
+        case .dataCorrupted?:
+            return "invalid JSON"
+        default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+
+/// One MoE block as `moe bench` runs it: H, F, E, K, an optional ungated shared expert of width S,
+/// SwiGLU experts (3 matrices), F32 router weights, the weights' dtype and the dtype the projections compute in.
+public struct BlockShape: Sendable, Equatable {
+    public var hidden: Int
+    public var intermediate: Int
+    public var experts: Int
+    public var topK: Int
+    /// 0 without a shared expert.
+    public var sharedIntermediate: Int
+    /// `f32` or `bf16` (expert and shared-expert weights; the router stays F32).
+    public var weightDType: WeightDType
+    /// `f32` (BF16 weights widened in registers) or `bf16` (BF16-rounded activations, `vdpbf16ps`).
+    public var computeDType: WeightDType
+
+    public init(hidden: Int, intermediate: Int, experts: Int, topK: Int, sharedIntermediate: Int = 0,
+                weightDType: WeightDType = .f32, computeDType: WeightDType = .f32) throws(CostError) {
+        for (key, value) in [("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top_k", topK)] where value < 1 {
+            throw .invalidValue(path: "block", key: key, value: "\(value)", reason: "must be at least 1")
+        }
+        guard topK <= experts else {
+            throw .invalidValue(path: "block", key: "top_k", value: "\(topK)", reason: "must not exceed experts (\(experts))")
+        }
+        guard sharedIntermediate >= 0 else {
+            throw .invalidValue(path: "block", key: "shared_intermediate", value: "\(sharedIntermediate)", reason: "must not be negative")
+        }
+        guard computeDType == .f32 || computeDType == weightDType else {
+            throw .invalidValue(path: "block", key: "compute", value: computeDType.rawValue, reason: "needs \(computeDType.rawValue) weights")
+        }
+        self.hidden = hidden
+        self.intermediate = intermediate
+        self.experts = experts
+        self.topK = topK
+        self.sharedIntermediate = sharedIntermediate
+        self.weightDType = weightDType
+        self.computeDType = computeDType
+    }
+
+    /// `moe bench`'s quick presets (BenchCase.quickPresets in Sources/moe/BenchCommand.swift).
+    public static let presetNames = ["mixtral", "qwen3", "deepseek"]
+
+    /// A bench preset at a weight and compute dtype.
+    public static func preset(_ name: String, weightDType: WeightDType = .f32, computeDType: WeightDType = .f32) throws(CostError) -> BlockShape {
+        switch name {
+        case "mixtral": try BlockShape(hidden: 1024, intermediate: 3584, experts: 8, topK: 2, weightDType: weightDType, computeDType: computeDType)
+        case "qwen3": try BlockShape(hidden: 2048, intermediate: 768, experts: 128, topK: 8, weightDType: weightDType, computeDType: computeDType)
+        case "deepseek": try BlockShape(hidden: 1024, intermediate: 512, experts: 64, topK: 6, sharedIntermediate: 512,
+                                        weightDType: weightDType, computeDType: computeDType)
+        default: throw .invalidOption(name: "preset", value: name, reason: "must be one of \(presetNames.joined(separator: ", "))")
+        }
+    }
+
+    /// The three precisions `moe bench` runs: F32, BF16 weights with F32 compute, BF16 compute.
+    public static let benchPrecisions: [(weights: WeightDType, compute: WeightDType)] = [(.f32, .f32), (.bf16, .f32), (.bf16, .bf16)]
+
+    /// `f32`, `bf16`, `bf16 bf16-compute`, as `moe bench` names its modes.
+    public var modeName: String { weightDType.rawValue + (computeDType == .bf16 ? " bf16-compute" : "") }
+}
+
+/// FLOPs, bytes and parallel regions of one forward of a ``BlockShape`` on T tokens, as MoEKit's fast path runs it.
+///
+/// - FLOPs: `moe bench`'s own formula (``MoEConfig/forwardFLOPs(tokenCount:routedRows:)``): router `2·T·H·E`,
+///   routed experts `6·H·F` per (token, expert) row (T·K rows, dropless), shared expert `6·T·H·S`.
+/// - Executed FLOPs (what the time uses): the grouped GEMM computes each expert's rows in tiles of 8 rows
+///   (`MOE_TILE_ROWS`) and 32 output columns (`MOE_PANEL_WIDTH`); a last partial tile runs the 1-, 2-, 4- or
+///   8-row variant (Sources/CMoEKernels, AVX-512), so an expert with n rows costs 8·⌊n/8⌋ + {0,1,2,4,4,8,8,8,8}[n mod 8]
+///   rows: the expected executed rows follow from a binomial count per expert (uniform routing, K/E per token).
+/// - Bytes: the weights of the expected distinct experts touched (`E·(1 − (1 − K/E)^T)`) at the weights' dtype,
+///   the F32 router (E·H·4), the shared expert, plus F32 activations: router input and logits, the packed rows,
+///   intermediate and outputs of the routed and shared projections, the combine.
+/// - Regions (worker-pool dispatches, counted in `Router.swift`, `ProjectionToIntermediate+Fast.swift`,
+///   `ProjectionToOutput.swift`, `PackedRows.swift`): router pack + GEMM (2); gate/up pack + GEMM (2) and
+///   down pack + GEMM + combine writer (3) for the routed experts and again for the shared expert; BF16 compute
+///   adds one activation-rounding pass before each projection's GEMM (+2 per expert group).
+public struct BlockEstimate: Sendable, Equatable {
+    public var block: BlockShape
+    public var tokens: Int
+    public var expertsTouched: Double
+    /// T·K (token, expert) rows.
+    public var routedRows: Double
+    /// Expected rows the tile kernel computes for the routed experts, padding included.
+    public var paddedRoutedRows: Double
+    public var routerFLOPs: Double
+    public var routedFLOPs: Double
+    public var sharedFLOPs: Double
+    /// FLOPs the kernels execute in the router (F32), padding included.
+    public var executedRouterFLOPs: Double
+    /// FLOPs the kernels execute in the routed and shared projections (at the block's compute dtype).
+    public var executedExpertFLOPs: Double
+    public var weightBytes: Double
+    public var activationBytes: Double
+    public var regions: Int
+
+    /// The bench's FLOP count.
+    public var flops: Double { routerFLOPs + routedFLOPs + sharedFLOPs }
+    public var bytes: Double { weightBytes + activationBytes }
+
+    public init(_ block: BlockShape, tokens: Int, routing: RoutingModel = .uniform) {
+        let t = Double(max(tokens, 0)), h = Double(block.hidden), f = Double(block.intermediate)
+        let e = Double(block.experts), k = Double(block.topK), s = Double(block.sharedIntermediate)
+        let tile = 8.0, panel = 32.0
+        let wb = block.weightDType.bytesPerWeight
+        self.block = block
+        self.tokens = tokens
+        expertsTouched = routing.expectedExpertsTouched(experts: block.experts, k: block.topK, tokens: tokens)
+        routedRows = t * k
+        paddedRoutedRows = routing.inclusionProbabilities(experts: block.experts, k: block.topK)
+            .reduce(0) { $0 + Self.expectedPaddedRows(tokens: tokens, probability: $1, tile: Int(tile)) }
+        routerFLOPs = 2 * t * h * e
+        routedFLOPs = 6 * h * f * t * k
+        sharedFLOPs = 6 * t * h * s
+        let paddedTokens = Double(Self.executedRows(tokens, tile: Int(tile)))
+        executedRouterFLOPs = 2 * paddedTokens * h * (e / panel).rounded(.up) * panel
+        executedExpertFLOPs = 6 * h * f * paddedRoutedRows + (s > 0 ? 6 * paddedTokens * h * s : 0)
+        weightBytes = expertsTouched * 3 * h * f * wb + e * h * 4 + 3 * h * s * wb
+        let routerActivations = t * h + t * e
+        let routedActivations = t * k * (3 * h + 3 * f) + t * h
+        let sharedActivations = s > 0 ? t * (3 * h + 3 * s) + t * h : 0
+        activationBytes = 4 * (routerActivations + routedActivations + sharedActivations)
+        let perGroup = 5 + (block.computeDType == .bf16 ? 2 : 0)
+        regions = tokens > 0 ? 2 + perGroup * (s > 0 ? 2 : 1) : 0
+    }
+
+    /// Rows the tile kernel computes for `n` rows: whole tiles, then the smallest 1-, 2-, 4- or 8-row variant
+    /// that holds the rest.
+    public static func executedRows(_ n: Int, tile: Int) -> Int {
+        let rest = n % tile
+        let last = rest == 0 ? 0 : [1, 2, 4].first { rest <= $0 && $0 < tile } ?? tile
+        return n / tile * tile + last
+    }
+
+    /// `E[executedRows(n)]` for `n ~ Binomial(tokens, probability)`: the rows one expert's GEMM computes.
+    public static func expectedPaddedRows(tokens: Int, probability p: Double, tile: Int) -> Double {
+        guard tokens > 0, p > 0 else { return 0 }
+        if p >= 1 { return Double(executedRows(tokens, tile: tile)) }
+        // pmf by recurrence in log space: log P(n) = log C(T, n) + n log p + (T − n) log(1 − p).
+        let lp = log(p), lq = log1p(-p)
+        var logC = 0.0, expected = 0.0
+        for n in 0...tokens {
+            if n > 0 { logC += log(Double(tokens - n + 1)) - log(Double(n)) }
+            let pmf = exp(logC + Double(n) * lp + Double(tokens - n) * lq)
+            expected += pmf * Double(executedRows(n, tile: tile))
+        }
+        return expected
+    }
+}
+
+/// The roofline time of a ``BlockEstimate`` on a profile: `max(compute, memory) + regions × region overhead`.
+public struct BlockTime: Sendable, Equatable {
+    public var computeSeconds: Double
+    public var memorySeconds: Double
+    public var overheadSeconds: Double
+
+    public var predictedMilliseconds: Double { (max(computeSeconds, memorySeconds) + overheadSeconds) * 1e3 }
+    public var isComputeBound: Bool { computeSeconds >= memorySeconds }
+
+    /// Compute: executed router FLOPs at the F32 peak plus executed expert FLOPs at the compute dtype's peak,
+    /// each divided by the profile's (fitted) efficiency for that dtype. Memory: bytes / bandwidth. Overhead:
+    /// the profile's per-region cost (its launch overhead when it has none) per worker-pool region.
+    public init(_ estimate: BlockEstimate, on hardware: HardwareProfile) {
+        func rate(_ dtype: WeightDType) -> Double { hardware.peak(for: dtype) * hardware.efficiency(for: dtype) }
+        let router = rate(.f32), experts = rate(estimate.block.computeDType)
+        computeSeconds = (router > 0 ? estimate.executedRouterFLOPs / router : 0)
+            + (experts > 0 ? estimate.executedExpertFLOPs / experts : 0)
+        memorySeconds = hardware.memoryBandwidth > 0 ? estimate.bytes / hardware.memoryBandwidth : 0
+        overheadSeconds = Double(estimate.regions) * (hardware.regionOverhead ?? hardware.launchOverhead)
+    }
+}
