@@ -11,6 +11,9 @@ struct ForwardCommand: ParsableCommand {
             shape) and, for an MoE layer, `router_logits` [T, E], `topk_ids` [T, K] I32 and `topk_weights` [T, K].
             Example:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
+              moe forward … --devices 4        # expert parallel over 4 in-process devices
+              moe forward … --mesh 2x2         # 2 expert groups × 2 tensor-parallel ranks
+              mpirun -np 4 moe forward … --mpi # one rank per process (build with --traits MPI)
             """)
 
     @Option(help: "Checkpoint folder: config.json + model.safetensors or a sharded index.") var checkpoint: String
@@ -19,6 +22,8 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Output .safetensors to write.") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
+    @Option(help: "A 2-D device mesh EPxTP, e.g. 2x2: experts split over EP groups, each expert's columns over TP ranks (in process).")
+    var mesh: String?
     @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
     @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe forward … --mpi): the ranks are the devices; rank 0 reads the input and writes the output. Needs a build with --traits MPI.")
     var mpi = false
@@ -47,8 +52,11 @@ struct ForwardCommand: ParsableCommand {
             do {
                 let x = try hidden.reshaped([tokens, block.hiddenSize])
                 let threadCount = threads ?? Parallel.defaultThreadCount
-                if case .moe(let moeBlock) = block, devices != 1 {
-                    let parallel = try ExpertParallelMoE(block: moeBlock, deviceCount: devices)
+                if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
+                let shape = try mesh.map { try MeshShape(parsing: $0) }
+                if case .moe(let moeBlock) = block, devices != 1 || shape != nil {
+                    let parallel = try shape.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
+                        ?? ExpertParallelMoE(block: moeBlock, deviceCount: devices)
                     let result = try parallel.forward(x, variant: variant, threads: threadCount).output
                     (out, moe) = (result.hiddenStates, result)
                 } else {

@@ -22,6 +22,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Number of random tokens.") var tokens = 512
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
+    @Option(help: "A 2-D device mesh EPxTP, e.g. 2x2 (in process).") var mesh: String?
     @Option(help: "Seed of the random weights and tokens.") var seed: UInt64 = 0
     @Option(help: "Timed repeats after one warm-up forward.") var repeats = 3
     @Option(help: "Tokens also run through the reference kernels for the correctness check.") var checkTokens = 64
@@ -41,7 +42,9 @@ struct RunCommand: ParsableCommand {
             var rng = SplitMix64(seed: seed &+ 1)
             let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
-            let parallel = devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil
+            if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
+            let parallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: try MeshShape(parsing: $0)) }
+                ?? (devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil)
             var traffic: ExpertParallelMoE.Traffic?
             let forward = { (x: Tensor<Float>) throws -> MoEBlockOutput in
                 guard let parallel else { return try block.forward(x, variant: .fast, threads: threadCount) }
@@ -75,7 +78,8 @@ struct RunCommand: ParsableCommand {
                 tokensPerSecond: Double(tokens) / median, gflops: flops / median / 1e9, statistics: output.routing.statistics,
                 droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
                 checkTokens: checked, maxRelativeDifference: difference,
-                dispatchBytes: traffic?.dispatchBytes, combineBytes: traffic?.combineBytes)
+                dispatchBytes: traffic?.dispatchBytes, combineBytes: traffic?.combineBytes,
+                tensorParallelBytes: traffic?.tensorParallelBytes, mesh: mesh)
             if json { try printJSON(report) } else { report.printTable() }
         }
     }

@@ -19,6 +19,8 @@ struct RunReport: Encodable {
     var maxRelativeDifference: Double
     var dispatchBytes: Int?
     var combineBytes: Int?
+    var tensorParallelBytes: Int?
+    var mesh: String?
 
     enum CodingKeys: String, CodingKey {
         case source, tokens, threads, devices, seed, ms, repeats, gflops, capacity
@@ -27,7 +29,7 @@ struct RunReport: Encodable {
         case tokensPerSecond = "tokens_per_s", tokensPerExpert = "tokens_per_expert", loadImbalance = "load_imbalance"
         case loadBalancingLoss = "load_balancing_loss", routerZLoss = "router_z_loss"
         case droppedAssignments = "dropped_assignments", checkTokens = "check_tokens", maxRelativeDifference = "max_rel_diff"
-        case dispatchBytes = "dispatch_bytes", combineBytes = "combine_bytes"
+        case dispatchBytes = "dispatch_bytes", combineBytes = "combine_bytes", tensorParallelBytes = "tensor_parallel_bytes", mesh
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -58,6 +60,8 @@ struct RunReport: Encodable {
         try c.encode(maxRelativeDifference, forKey: .maxRelativeDifference)
         try c.encodeIfPresent(dispatchBytes, forKey: .dispatchBytes)
         try c.encodeIfPresent(combineBytes, forKey: .combineBytes)
+        try c.encodeIfPresent(tensorParallelBytes, forKey: .tensorParallelBytes)
+        try c.encodeIfPresent(mesh, forKey: .mesh)
     }
 
     func printTable() {
@@ -81,6 +85,9 @@ struct RunReport: Encodable {
         print("  imbalance   \(format(statistics.loadImbalance, 3)) (max/mean) · load-balancing loss \(format(statistics.loadBalancingLoss, 4)) · z-loss \(format(statistics.routerZLoss, 4))")
         if let dispatchBytes, let combineBytes {
             print("  all-to-all  dispatch \(dispatchBytes) B · combine \(combineBytes) B (bytes that left their device)")
+            if let tensorParallelBytes, let mesh {
+                print("  mesh        \(mesh) (EPxTP) · tensor-parallel all-gathers \(tensorParallelBytes) B")
+            }
         }
         print("  dropped     \(droppedAssignments) assignments\(capacity.map { " (capacity \($0) per expert)" } ?? " (dropless)")")
         print("  check       max|fast − reference| / max|reference| = \(scientific(maxRelativeDifference)) on \(checkTokens) tokens")

@@ -141,3 +141,44 @@ struct InProcessFaultTests {
         for d in 0..<3 { #expect(received[d] == (0..<3).map { [UInt8($0 * 10 + d)] }) }
     }
 }
+
+@Suite("Tensor parallelism and the 2-D mesh")
+struct MeshTests {
+    /// Every MoE fixture layer on meshes EP×TP: the bits of one device.
+    @Test("EP×TP meshes give the bits of one device on every fixture", arguments: GoldenCase.all.filter(\.isMoE))
+    func fixtures(_ golden: GoldenCase) throws {
+        let dir = fixturesDirectory + "/" + golden.fixture
+        guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
+            Issue.record("layer \(golden.layer) is not an MoE layer")
+            return
+        }
+        let input = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors").tensor("hidden_states").floats(named: "x")
+        let h = block.config.hiddenSize
+        let x = try input.reshaped([input.count / h, h])
+        let one = try block.forward(x, threads: 2)
+        for (ep, tp) in [(1, 2), (2, 2), (1, 3), (4, 2)] where block.config.expertCount % ep == 0 {
+            let mesh = try MeshShape(expertParallel: ep, tensorParallel: tp)
+            let (out, traffic) = try ExpertParallelMoE(block: block, mesh: mesh).forward(x, threads: 2)
+            #expect(out.hiddenStates.storage == one.hiddenStates.storage, "mesh \(mesh)")
+            #expect(traffic.tensorParallelBytes > 0, "mesh \(mesh)")
+        }
+    }
+
+    /// Random blocks of every router and expert kind (biases included) on a 2×2 mesh.
+    @Test("every router and expert kind on a 2x2 mesh", arguments: BlockCase.all)
+    func kinds(_ c: BlockCase) throws {
+        let block = try randomBlock(c.config, seed: 51)
+        var g = SeededGenerator(seed: 52)
+        let x = randomTensor([23, 24], generator: &g)
+        let one = try block.forward(x, threads: 1)
+        let out = try ExpertParallelMoE(block: block, mesh: try MeshShape(parsing: "2x2")).forward(x, threads: 2).output
+        #expect(out.hiddenStates.storage == one.hiddenStates.storage)
+    }
+
+    @Test("mesh strings")
+    func parsing() throws {
+        #expect(try MeshShape(parsing: "4x2").rankCount == 8)
+        #expect(throws: ParallelError.invalidMesh("2by2")) { try MeshShape(parsing: "2by2") }
+        #expect(throws: ParallelError.invalidDeviceCount(0)) { try MeshShape(parsing: "0x2") }
+    }
+}

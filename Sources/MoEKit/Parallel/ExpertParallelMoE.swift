@@ -9,17 +9,35 @@
 /// the same order (the reference kernels' F64 combine agrees to rounding only).
 public struct ExpertParallelMoE: Sendable {
     public let block: MoEBlock
-    /// D.
+    /// The expert-parallel degree D (experts are split D ways).
     public let deviceCount: Int
+    /// The mesh: D expert-parallel groups × TP tensor-parallel ranks each.
+    public let mesh: MeshShape
+    /// Each tensor-parallel rank's share of the experts (empty without tensor parallelism).
+    let slices: [TensorParallelSlice]
 
+    /// Expert parallelism over `deviceCount` devices.
     /// - Throws: ``ParallelError`` when E is not divisible by D or the block drops tokens by capacity.
-    public init(block: MoEBlock, deviceCount: Int) throws(ParallelError) {
-        guard deviceCount >= 1 else { throw .invalidDeviceCount(deviceCount) }
+    public init(block: MoEBlock, deviceCount: Int) throws {
+        try self.init(block: block, mesh: try MeshShape(expertParallel: deviceCount, tensorParallel: 1))
+    }
+
+    /// Expert parallelism over `mesh.expertParallel` groups, each splitting its experts' columns over
+    /// `mesh.tensorParallel` ranks (see ``TensorParallelSlice``).
+    public init(block: MoEBlock, mesh: MeshShape) throws {
+        let d = mesh.expertParallel
         let e = block.config.expertCount
-        guard e % deviceCount == 0 else { throw .expertsNotDivisible(expertCount: e, deviceCount: deviceCount) }
-        guard block.config.capacityFactor == nil || deviceCount == 1 else { throw .capacityNotSupported }
+        guard e % d == 0 else { throw ParallelError.expertsNotDivisible(expertCount: e, deviceCount: d) }
+        guard block.config.capacityFactor == nil || mesh.rankCount == 1 else { throw ParallelError.capacityNotSupported }
+        let tp = mesh.tensorParallel
+        for (what, size) in [("expert intermediate size", block.config.expertIntermediateSize), ("hidden size", block.config.hiddenSize)]
+        where size < tp {
+            throw ParallelError.notDivisible(what: what, size: size, parts: tp)
+        }
         self.block = block
-        self.deviceCount = deviceCount
+        deviceCount = d
+        self.mesh = mesh
+        slices = tp > 1 ? try (0..<tp).map { try TensorParallelSlice(block.experts, rank: $0, of: tp) } : []
     }
 
     /// Bytes that left a rank in one forward.
@@ -30,10 +48,12 @@ public struct ExpertParallelMoE: Sendable {
         public var combineBytes: Int
         /// Rows sent to another rank.
         public var remoteRows: Int
+        /// Tensor parallelism: the intermediate and output columns sent to the other ranks of an expert group.
+        public var tensorParallelBytes: Int = 0
 
         static func + (a: Traffic, b: Traffic) -> Traffic {
             Traffic(dispatchBytes: a.dispatchBytes + b.dispatchBytes, combineBytes: a.combineBytes + b.combineBytes,
-                    remoteRows: a.remoteRows + b.remoteRows)
+                    remoteRows: a.remoteRows + b.remoteRows, tensorParallelBytes: a.tensorParallelBytes + b.tensorParallelBytes)
         }
     }
 
@@ -49,9 +69,14 @@ public struct ExpertParallelMoE: Sendable {
         (tokenCount * rank / ranks)..<(tokenCount * (rank + 1) / ranks)
     }
 
-    /// One rank's forward over its token shard `x` `[T_rank, H]`.
-    public func forward(shard x: Tensor<Float>, communicator: some Communicator, variant: KernelVariant = .fast,
-                        threads: Int = 1) throws -> RankResult {
+    /// One rank's forward over its token shard `x` `[T_rank, H]`. `communicator` connects the ranks of the
+    /// same tensor-parallel index across expert groups (dispatch and combine); `tensorCommunicator`, with
+    /// tensor parallelism, the ranks of this expert group (all-gathers of intermediate and output columns).
+    public func forward(shard x: Tensor<Float>, communicator: any Communicator, tensorCommunicator: (any Communicator)? = nil,
+                        variant: KernelVariant = .fast, threads: Int = 1) throws -> RankResult {
+        guard (tensorCommunicator?.size ?? 1) == mesh.tensorParallel else {
+            throw CommunicatorError.mismatch("the experts are split over \(mesh.tensorParallel) tensor-parallel ranks but the group has \(tensorCommunicator?.size ?? 1)")
+        }
         guard communicator.size == deviceCount else {
             throw CommunicatorError.mismatch("the block is split over \(deviceCount) devices but the group has \(communicator.size) ranks")
         }
@@ -76,7 +101,9 @@ public struct ExpertParallelMoE: Sendable {
         let inbox = try communicator.allToAll(outbox.map(\.bytes)).map { DispatchedRows(bytes: $0, hiddenSize: h) }
 
         // Run this rank's experts on everything it received, sources in rank order, unweighted.
-        let outputs = try computeRows(inbox, variant: variant, threads: threads)
+        var tensorBytes = 0
+        let outputs = try computeRows(inbox, tensorCommunicator: tensorCommunicator, tensorBytes: &tensorBytes,
+                                      variant: variant, threads: threads)
         var replies: [[UInt8]] = []
         var offset = 0
         for source in 0..<d {
@@ -103,7 +130,7 @@ public struct ExpertParallelMoE: Sendable {
         var output = try Tensor(shape: [t, h], storage: y)
         try block.sharedExpert?.add(to: &output, input: x, variant: variant, threads: threads)
 
-        var traffic = Traffic(dispatchBytes: 0, combineBytes: 0, remoteRows: 0)
+        var traffic = Traffic(dispatchBytes: 0, combineBytes: 0, remoteRows: 0, tensorParallelBytes: tensorBytes)
         for owner in 0..<d where owner != me {
             traffic.remoteRows += outbox[owner].count
             traffic.dispatchBytes += outbox[owner].count * (h * 4 + 12)
@@ -112,20 +139,28 @@ public struct ExpertParallelMoE: Sendable {
         return RankResult(output: output, routing: routing, traffic: traffic)
     }
 
-    /// The whole layer in this process: the tokens split into D shards, each rank on its own thread of an
-    /// ``InProcessGroup``, the shards' outputs stacked back in token order.
+    /// The whole layer in this process: every rank of the mesh on its own thread; the tokens split into
+    /// one shard per expert group (its tensor-parallel ranks share it), outputs stacked back in token order.
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1,
                         timeoutSeconds: Double = 60) throws -> (output: MoEBlockOutput, traffic: Traffic) {
         try FeedForward.checkInput(hidden, hiddenSize: block.config.hiddenSize)
         let (t, h) = (hidden.shape[0], block.config.hiddenSize)
-        let group = try InProcessGroup(size: deviceCount, timeoutSeconds: timeoutSeconds)
-        let results = try group.run { [self] communicator in
-            let tokens = Self.shard(communicator.rank, of: t, ranks: deviceCount)
+        let (ep, tp) = (mesh.expertParallel, mesh.tensorParallel)
+        // Rank (e, j): expert groups talk among equal j; tensor groups among equal e.
+        let expertGroups = try (0..<tp).map { _ in try InProcessGroup(size: ep, timeoutSeconds: timeoutSeconds) }
+        let tensorGroups = try (0..<ep).map { _ in try InProcessGroup(size: tp, timeoutSeconds: timeoutSeconds) }
+        let world = try InProcessGroup(size: ep * tp, timeoutSeconds: timeoutSeconds)
+        let results = try world.run(alsoAborting: expertGroups + tensorGroups) { [self] rank in
+            let (e, j) = (rank.rank / tp, rank.rank % tp)
+            let tokens = Self.shard(e, of: t, ranks: ep)
             let x = try Tensor(shape: [tokens.count, h], storage: Array(hidden.storage[(tokens.lowerBound * h)..<(tokens.upperBound * h)]))
-            return try forward(shard: x, communicator: communicator, variant: variant, threads: threads)
+            return try forward(shard: x, communicator: InProcessCommunicator(group: expertGroups[j], rank: e),
+                               tensorCommunicator: tp > 1 ? InProcessCommunicator(group: tensorGroups[e], rank: j) : nil,
+                               variant: variant, threads: threads)
         }
-        let output = try Tensor(shape: [t, h], storage: results.flatMap(\.output.storage))
-        let routing = Self.concatenate(results.map(\.routing), tokenCount: t, expertCount: block.config.expertCount,
+        let leaders = stride(from: 0, to: ep * tp, by: tp).map { results[$0] }  // tensor rank 0 of each expert group
+        let output = try Tensor(shape: [t, h], storage: leaders.flatMap(\.output.storage))
+        let routing = Self.concatenate(leaders.map(\.routing), tokenCount: t, expertCount: block.config.expertCount,
                                        k: block.config.expertsPerToken)
         let plan = RoutingPlan(RouteAssignments(routing, expertCount: block.config.expertCount))
         let traffic = results.map(\.traffic).reduce(Traffic(dispatchBytes: 0, combineBytes: 0, remoteRows: 0), +)
@@ -133,7 +168,8 @@ public struct ExpertParallelMoE: Sendable {
     }
 
     /// The owner's expert compute: the received rows as a batch of "tokens", each routed to its one expert.
-    private func computeRows(_ messages: [DispatchedRows], variant: KernelVariant, threads: Int) throws -> [Float] {
+    private func computeRows(_ messages: [DispatchedRows], tensorCommunicator: (any Communicator)?, tensorBytes: inout Int,
+                             variant: KernelVariant, threads: Int) throws -> [Float] {
         let h = block.config.hiddenSize
         var rows = DispatchedRows()
         for m in messages {
@@ -146,10 +182,39 @@ public struct ExpertParallelMoE: Sendable {
         let plan = RoutingPlan(RouteAssignments(unchecked: n, expertsPerToken: 1, expertCount: block.config.expertCount,
                                                 expertIDs: rows.experts, weights: rows.weights))
         let scalesInput = block.router.kind.scalesExpertInput
-        let a = try ProjectionToIntermediate.run(variant, input: x, plan: plan, experts: block.experts, scalesInput: scalesInput, threads: threads)
-        // One slot per row and no weighting: 0 + 1·o = o exactly; the weight is applied at the source.
-        return try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: block.experts, weightsOutputs: false,
-                                          threads: threads).storage
+        guard let tensorCommunicator, !slices.isEmpty else {
+            let a = try ProjectionToIntermediate.run(variant, input: x, plan: plan, experts: block.experts, scalesInput: scalesInput, threads: threads)
+            // One slot per row and no weighting: 0 + 1·o = o exactly; the weight is applied at the source.
+            return try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: block.experts, weightsOutputs: false,
+                                              threads: threads).storage
+        }
+        // Tensor parallel: my intermediate columns, all-gather, my output columns over the whole F, all-gather.
+        let slice = slices[tensorCommunicator.rank]
+        let (f, tp) = (block.config.expertIntermediateSize, slices.count)
+        let part = try ProjectionToIntermediate.run(variant, input: x, plan: plan, experts: slice.intermediate,
+                                                    scalesInput: scalesInput, threads: threads)
+        let parts = try tensorCommunicator.allGather(part.storage.bytes).map { [Float](bytes: $0) }
+        tensorBytes += part.storage.count * 4 * (tp - 1)
+        let a = try Tensor(shape: [n, f], storage: Self.interleaveColumns(parts, rows: n, widths: slices.map(\.intermediateColumns.count)))
+        let columns = try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: slice.output, weightsOutputs: false,
+                                                 threads: threads)
+        let outputs = try tensorCommunicator.allGather(columns.storage.bytes).map { [Float](bytes: $0) }
+        tensorBytes += columns.storage.count * 4 * (tp - 1)
+        return Self.interleaveColumns(outputs, rows: n, widths: slices.map(\.outputColumns.count))
+    }
+
+    /// Rows assembled from column blocks: part p holds `widths[p]` columns of every row.
+    static func interleaveColumns(_ parts: [[Float]], rows: Int, widths: [Int]) -> [Float] {
+        let total = widths.reduce(0, +)
+        var out = [Float](repeating: 0, count: rows * total)
+        var first = 0
+        for (p, width) in widths.enumerated() {
+            for r in 0..<rows {
+                for c in 0..<width { out[r * total + first + c] = parts[p][r * width + c] }
+            }
+            first += width
+        }
+        return out
     }
 
     /// The ranks' routing results stacked in token order.

@@ -36,9 +36,11 @@ public final class InProcessGroup: @unchecked Sendable {
     }
 
     /// Runs `body` on every rank, each on its own thread, and returns the ranks' results in rank order.
+    /// Groups in `others` (sub-groups of these ranks) are aborted too.
     /// A rank that throws aborts the group: the others' pending collectives throw
     /// ``CommunicatorError/peerFailed(rank:reason:)``, and the first error is rethrown here.
-    public func run<R: Sendable>(_ body: @escaping @Sendable (InProcessCommunicator) throws -> R) throws -> [R] {
+    public func run<R: Sendable>(alsoAborting others: [InProcessGroup] = [],
+                                 _ body: @escaping @Sendable (InProcessCommunicator) throws -> R) throws -> [R] {
         let results = ResultBox<R>(count: size)
         var threads: [pthread_t] = []
         for rank in 0..<size {
@@ -48,6 +50,7 @@ public final class InProcessGroup: @unchecked Sendable {
                 } catch {
                     results.set(rank, .failure(error))
                     abort(reason: "\(error)")
+                    for group in others { group.abort(reason: "\(error)") }
                 }
             }
             var thread = pthread_t()
