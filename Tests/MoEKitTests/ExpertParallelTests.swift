@@ -182,3 +182,25 @@ struct MeshTests {
         #expect(throws: ParallelError.invalidDeviceCount(0)) { try MeshShape(parsing: "0x2") }
     }
 }
+
+@Suite("Collectives")
+struct CollectiveTests {
+    @Test("reduce-scatter sums each block in rank order; barrier and all-gather", arguments: [1, 2, 3, 4])
+    func reduceScatter(_ size: Int) throws {
+        let group = try InProcessGroup(size: size)
+        let n = 10
+        let results = try group.run { c -> [Float] in
+            try c.barrier()
+            let values = (0..<n).map { Float($0 * 10 + c.rank) + 0.25 }
+            #expect(try c.allGather([UInt8(c.rank)]).map { $0[0] } == (0..<size).map(UInt8.init))
+            return try c.reduceScatterSum(values)
+        }
+        var expected: [Float] = []
+        for i in 0..<n {
+            var sum: Float = 0
+            for r in 0..<size { sum += Float(i * 10 + r) + 0.25 }
+            expected.append(sum)
+        }
+        #expect(results.flatMap { $0 } == expected)
+    }
+}

@@ -12,6 +12,27 @@ public protocol Communicator: Sendable {
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
 }
 
+extension Communicator {
+    /// Waits until every rank has arrived.
+    public func barrier() throws { _ = try allGather([]) }
+
+    /// Reduce-scatter of F32 sums: every rank contributes `values` (the same length everywhere, cut into
+    /// `size` contiguous blocks as evenly as possible); rank r gets block r summed over ranks **in rank
+    /// order** (0 + v₀ + v₁ + …), so the result is the same bits on every run and transport.
+    public func reduceScatterSum(_ values: [Float]) throws -> [Float] {
+        let n = values.count
+        let blocks = (0..<size).map { (n * $0 / size)..<(n * ($0 + 1) / size) }
+        let received = try allToAll(blocks.map { Array(values[$0]).bytes }).map { [Float](bytes: $0) }
+        let mine = blocks[rank]
+        guard received.allSatisfy({ $0.count == mine.count }) else {
+            throw CommunicatorError.mismatch("reduce-scatter of \(n) values: ranks sent blocks of different sizes")
+        }
+        var sum = [Float](repeating: 0, count: mine.count)
+        for part in received { for i in 0..<sum.count { sum[i] += part[i] } }
+        return sum
+    }
+}
+
 /// A collective that could not complete.
 public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No message from the other ranks within the time limit (a rank died or hangs).
