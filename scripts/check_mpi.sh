@@ -72,5 +72,11 @@ mismatched_ranks_refused() {  # rank 1 runs another checkpoint: detected at star
 }
 check "ranks running different checkpoints are refused" mismatched_ranks_refused
 
+run_job_bit_identical() {  # the main job over 4 ranks reports an output identical to one device
+    mpirun --oversubscribe -np 4 "$moe" run --mpi --tokens 64 --repeats 1 --threads 1 --json < /dev/null > "$scratch/run.json" || return 1
+    grep -q '"bit_identical_to_one_device":true' "$scratch/run.json" || { cat "$scratch/run.json"; return 1; }
+}
+check "moe run --mpi over 4 ranks matches one device" run_job_bit_identical
+
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -28,8 +28,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Tokens also run through the reference kernels for the correctness check.") var checkTokens = 64
     @Flag(help: "Print one JSON object instead of the report.") var json = false
     @Flag(help: "List the presets and exit.") var listPresets = false
+    @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe run … --mpi); needs a build with --traits MPI.")
+    var mpi = false
+    @Option(help: "With --mpi: seconds a rank waits for the others before every rank stops with an error.") var timeout: Double = 60
 
     func run() throws {
+        if mpi {
+            try MPIRun.run(self)
+            return
+        }
         try reportingErrors {
             if listPresets {
                 for name in ModelConfig.presetNames { print(name) }
@@ -84,7 +91,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func validateOptions() throws {
+    func validateOptions() throws {
         guard tokens >= 1 else { throw CLIError.invalidOption("--tokens must be at least 1 (got \(tokens))") }
         guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
         guard checkTokens >= 1 else { throw CLIError.invalidOption("--check-tokens must be at least 1 (got \(checkTokens))") }
@@ -97,7 +104,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The block to run and a description of where it came from.
-    private func loadBlock() throws -> (MoEBlock, String) {
+    func loadBlock() throws -> (MoEBlock, String) {
         if let checkpoint {
             let model = try Checkpoint(directory: checkpoint)
             let chosen = try layer ?? {

@@ -1,0 +1,82 @@
+import ArgumentParser
+import MoEKit
+#if MPI
+import MoEMPI
+#endif
+
+/// `moe run --mpi`: the main job with one expert-parallel rank per process. Every rank builds the same
+/// seeded block and tokens and runs its token shard; rank 0 reports the slowest rank's time per forward,
+/// the bytes every all-to-all moved, and whether the gathered output is bit-identical to one device.
+enum MPIRun {
+    static func run(_ command: RunCommand) throws {
+        #if MPI
+        let communicator: MPICommunicator
+        do {
+            communicator = try MPICommunicator(timeoutSeconds: command.timeout)
+        } catch {
+            printError("moe: error: \(error)")
+            throw ExitCode(1)
+        }
+        do {
+            try measure(command, communicator)
+        } catch {
+            communicator.abort("\(error)")
+        }
+        MPICommunicator.finalize()
+        #else
+        printError("moe: error: --mpi needs a moe built with the MPI trait: swift build -c release --traits MPI")
+        throw ExitCode(1)
+        #endif
+    }
+
+    #if MPI
+    struct Report: Encodable {
+        var source: String
+        var ranks: Int
+        var tokens: Int
+        var ms: Double
+        var dispatch_bytes: Int
+        var combine_bytes: Int
+        var bit_identical_to_one_device: Bool
+    }
+
+    private static func measure(_ command: RunCommand, _ communicator: MPICommunicator) throws {
+        try command.validateOptions()
+        let threads = command.threads ?? Parallel.defaultThreadCount
+        let (block, source) = try command.loadBlock()
+        let h = block.config.hiddenSize
+        var rng = SplitMix64(seed: command.seed &+ 1)
+        let hidden = rng.tensor([command.tokens, h], std: 1)
+        let parallel = try ExpertParallelMoE(block: block, deviceCount: communicator.size)
+        let mine = ExpertParallelMoE.shard(communicator.rank, of: command.tokens, ranks: communicator.size)
+        let shard = try Tensor(shape: [mine.count, h], storage: Array(hidden.storage[(mine.lowerBound * h)..<(mine.upperBound * h)]))
+
+        var times: [Double] = []
+        var last: ExpertParallelMoE.RankResult?
+        for repeat_ in 0...command.repeats {
+            try communicator.barrier()
+            let start = ContinuousClock.now
+            last = try parallel.forward(shard: shard, communicator: communicator, threads: threads)
+            let seconds = RunCommand.seconds(ContinuousClock.now - start)
+            // The layer is done when its slowest rank is.
+            let all: [Double] = try communicator.allGather(MPIForward.bytes([seconds])).map { MPIForward.values($0)[0] }
+            if repeat_ > 0 { times.append(all.max() ?? seconds) }
+        }
+        guard let last else { return }
+        let outputs = try communicator.allGather(MPIForward.bytes(last.output.storage))
+        let traffic: [Int64] = try communicator.allGather(MPIForward.bytes([Int64(last.traffic.dispatchBytes), Int64(last.traffic.combineBytes)]))
+            .map { MPIForward.values($0) as [Int64] }.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }
+        guard communicator.rank == 0 else { return }
+        let gathered: [Float] = outputs.flatMap { MPIForward.values($0) }
+        let one = try block.forward(hidden, variant: .fast, threads: threads).hiddenStates
+        let report = Report(source: source, ranks: communicator.size, tokens: command.tokens,
+                            ms: times.sorted()[times.count / 2] * 1e3, dispatch_bytes: Int(traffic[0]), combine_bytes: Int(traffic[1]),
+                            bit_identical_to_one_device: gathered == one.storage)
+        if command.json { try printJSON(report); return }
+        print("moe run --mpi: \(source) on \(report.ranks) ranks, \(report.tokens) tokens")
+        print("  time        \(format(report.ms, 2)) ms per forward (slowest rank, median of \(command.repeats) after 1 warm-up)")
+        print("  all-to-all  dispatch \(report.dispatch_bytes) B · combine \(report.combine_bytes) B per forward (all ranks)")
+        print("  check       output bit-identical to one device: \(report.bit_identical_to_one_device ? "yes" : "NO")")
+    }
+    #endif
+}
