@@ -21,12 +21,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repeats per case (median reported), each on different tokens.") var repeats = 5
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @Option(help: "Only presets whose name contains this.") var filter: String?
+    @Option(help: "Run every case expert-parallel over D in-process devices and report the all-to-all bytes.") var devices = 1
 
     func run() throws {
         try reportingErrors {
             guard let cases = BenchSuite(rawValue: suite)?.cases else {
                 throw CLIError.invalidOption("--suite must be quick, full or smoke (got '\(suite)')")
             }
+            guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
             guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
             let threadCount = threads ?? Parallel.defaultThreadCount
             guard threadCount >= 1 else { throw CLIError.invalidOption("--threads must be at least 1") }
@@ -52,6 +54,7 @@ struct BenchCommand: ParsableCommand {
         guard let first = group.first else { return [] }
         progress("\(first.preset) \(first.precision.rawValue): building random weights…")
         let block = try MoEBlock.random(config: first.config, seed: 1, precision: first.precision)
+        let parallel = devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil
         let referenceSecondsPerToken = try referenceTime(block, threads: threads)
         var results: [BenchReport.Case] = []
         for c in group {
@@ -60,10 +63,17 @@ struct BenchCommand: ParsableCommand {
             // Different tokens for every repeat, so routing (and the weights a decode step touches) changes.
             let inputs = (0..<(repeats + 1)).map { _ in rng.tensor([c.tokens, c.config.hiddenSize], std: 1) }
             var times: [Double] = []
-            var rows = 0, touched = 0.0
+            var rows = 0, touched = 0.0, moved = 0
             for (i, x) in inputs.enumerated() {
                 let start = ContinuousClock.now
-                let out = try block.forward(x, variant: .fast, threads: threads)
+                let out: MoEBlockOutput
+                if let parallel {
+                    let result = try parallel.forward(x, variant: .fast, threads: threads)
+                    out = result.output
+                    if i > 0 { moved += result.traffic.dispatchBytes + result.traffic.combineBytes }
+                } else {
+                    out = try block.forward(x, variant: .fast, threads: threads)
+                }
                 let t = MachineRoofs.seconds(ContinuousClock.now - start)
                 if i > 0 {
                     times.append(t)
@@ -80,7 +90,8 @@ struct BenchCommand: ParsableCommand {
                 intermediate: c.config.expertIntermediateSize, experts: c.config.expertCount, topK: c.config.expertsPerToken,
                 sharedIntermediate: c.config.sharedExpert?.intermediateSize ?? 0, ms: median * 1e3, gflops: gflops,
                 pctGEMMPeak: 100 * gflops / machine.gemmGFLOPS, weightGBs: weightGBs, pctMemoryBandwidth: 100 * weightGBs / machine.memoryGBs,
-                speedupVsReference: referenceSecondsPerToken * Double(c.tokens) / median))
+                speedupVsReference: referenceSecondsPerToken * Double(c.tokens) / median,
+                devices: devices, allToAllBytes: parallel == nil ? nil : moved / times.count))
         }
         return results
     }

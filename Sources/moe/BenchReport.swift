@@ -30,10 +30,14 @@ struct BenchReport: Encodable {
         var weightGBs: Double
         var pctMemoryBandwidth: Double
         var speedupVsReference: Double
+        var devices: Int = 1
+        /// Dispatch + combine bytes per forward that left their device (with `--devices`).
+        var allToAllBytes: Int?
         enum CodingKeys: String, CodingKey {
             case name, preset, tokens, dtype, compute, hidden, intermediate, experts, ms, gflops
             case topK = "top_k", sharedIntermediate = "shared_intermediate", pctGEMMPeak = "pct_gemm_peak"
             case weightGBs = "weight_gbs", pctMemoryBandwidth = "pct_mem_bw", speedupVsReference = "speedup_vs_reference"
+            case devices, allToAllBytes = "all_to_all_bytes"
         }
     }
 
@@ -42,11 +46,13 @@ struct BenchReport: Encodable {
 
     func printTable() {
         print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa) · \(machine.threads) threads · parallel region \(format(machine.regionMicroseconds, 2)) µs")
-        let header = ["case", "ms", "GFLOP/s", "% GEMM peak", "weight GB/s", "% mem BW", "× reference"]
+        let parallel = cases.contains { $0.allToAllBytes != nil }
+        let header = ["case", "ms", "GFLOP/s", "% GEMM peak", "weight GB/s", "% mem BW", "× reference"] + (parallel ? ["all-to-all MB"] : [])
         var rows = [header]
         for c in cases {
             rows.append([c.name, format(c.ms, 3), format(c.gflops, 1), format(c.pctGEMMPeak, 1), format(c.weightGBs, 1),
-                         format(c.pctMemoryBandwidth, 1), format(c.speedupVsReference, 1)])
+                         format(c.pctMemoryBandwidth, 1), format(c.speedupVsReference, 1)]
+                        + (parallel ? [format(Double(c.allToAllBytes ?? 0) / 1e6, 2)] : []))
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for (n, row) in rows.enumerated() {
