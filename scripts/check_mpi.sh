@@ -17,12 +17,12 @@ check() {  # name, command...
     if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
 
-same_as_one_device() {  # fixture layer ranks
-    local dir=$fixtures/$1 layer=$2 ranks=$3
+same_as_one_device() {  # fixture layer ranks [mesh]
+    local dir=$fixtures/$1 layer=$2 ranks=$3 mesh=${4:+--mesh $4}
     "$moe" forward --checkpoint "$dir/checkpoint" --layer "$layer" --input "$dir/layer$layer.safetensors" \
         --output "$scratch/one.safetensors" --threads 1 || return 1
     mpirun --oversubscribe -np "$ranks" "$moe" forward --checkpoint "$dir/checkpoint" --layer "$layer" \
-        --input "$dir/layer$layer.safetensors" --output "$scratch/mpi.safetensors" --mpi --threads 1 --timeout 60 < /dev/null || return 1
+        --input "$dir/layer$layer.safetensors" --output "$scratch/mpi.safetensors" --mpi $mesh --threads 1 --timeout 60 < /dev/null || return 1
     cmp -s "$scratch/one.safetensors" "$scratch/mpi.safetensors"
 }
 
@@ -32,6 +32,7 @@ while read -r fixture layer experts; do
             check "$fixture layer $layer, $ranks ranks" same_as_one_device "$fixture" "$layer" "$ranks"
         fi
     done
+    check "$fixture layer $layer, 4 ranks as a 2x2 mesh" same_as_one_device "$fixture" "$layer" 4 2x2
 done < <(python3 - "$fixtures" <<'PY'
 import json, sys
 root = sys.argv[1]

@@ -9,6 +9,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let size: Int
     /// How long a collective may wait for the other ranks.
     public let timeoutSeconds: Double
+    /// The MPI communicator: `MPI_COMM_WORLD` or a split of it.
+    private let comm: MPI_Comm
 
     /// Initialises MPI (once per process) and reads this process's rank and the world size.
     public init(timeoutSeconds: Double = 60) throws {
@@ -23,6 +25,26 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         rank = Int(r)
         size = Int(s)
         self.timeoutSeconds = timeoutSeconds
+        comm = cmpi_comm_world()
+    }
+
+    private init(comm: MPI_Comm, timeoutSeconds: Double) {
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(comm, &r)
+        MPI_Comm_size(comm, &s)
+        rank = Int(r)
+        size = Int(s)
+        self.timeoutSeconds = timeoutSeconds
+        self.comm = comm
+    }
+
+    /// The ranks with the same `color`, ordered by `key` (`MPI_Comm_split`): the sub-groups of a 2-D mesh.
+    public func split(color: Int, key: Int) throws -> MPICommunicator {
+        var sub: MPI_Comm? = nil
+        guard MPI_Comm_split(comm, Int32(color), Int32(key), &sub) == cmpi_success(), let sub else {
+            throw CommunicatorError.transport("MPI_Comm_split failed")
+        }
+        return MPICommunicator(comm: sub, timeoutSeconds: timeoutSeconds)
     }
 
     /// Ends MPI for this process (call once, at exit).
@@ -46,7 +68,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var sendCounts = send.map { Int32($0.count) }
         var recvCounts = [Int32](repeating: 0, count: size)
         try wait("all-to-all sizes") { request in
-            MPI_Ialltoall(&sendCounts, 1, cmpi_int(), &recvCounts, 1, cmpi_int(), cmpi_comm_world(), request)
+            MPI_Ialltoall(&sendCounts, 1, cmpi_int(), &recvCounts, 1, cmpi_int(), comm, request)
         }
         var sendBuffer = send.flatMap { $0 }
         var sendDispls = Self.displacements(sendCounts)
@@ -54,7 +76,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var recvBuffer = [UInt8](repeating: 0, count: Int(recvCounts.reduce(0, +)))
         try wait("all-to-all") { request in
             MPI_Ialltoallv(&sendBuffer, &sendCounts, &sendDispls, cmpi_byte(), &recvBuffer, &recvCounts, &recvDispls,
-                           cmpi_byte(), cmpi_comm_world(), request)
+                           cmpi_byte(), comm, request)
         }
         return (0..<size).map { Array(recvBuffer[Int(recvDispls[$0])..<Int(recvDispls[$0] + recvCounts[$0])]) }
     }
@@ -63,13 +85,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var count = Int32(bytes.count)
         var counts = [Int32](repeating: 0, count: size)
         try wait("all-gather sizes") { request in
-            MPI_Iallgather(&count, 1, cmpi_int(), &counts, 1, cmpi_int(), cmpi_comm_world(), request)
+            MPI_Iallgather(&count, 1, cmpi_int(), &counts, 1, cmpi_int(), comm, request)
         }
         var displs = Self.displacements(counts)
         var sendBuffer = bytes
         var recvBuffer = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
         try wait("all-gather") { request in
-            MPI_Iallgatherv(&sendBuffer, count, cmpi_byte(), &recvBuffer, &counts, &displs, cmpi_byte(), cmpi_comm_world(), request)
+            MPI_Iallgatherv(&sendBuffer, count, cmpi_byte(), &recvBuffer, &counts, &displs, cmpi_byte(), comm, request)
         }
         return (0..<size).map { Array(recvBuffer[Int(displs[$0])..<Int(displs[$0] + counts[$0])]) }
     }

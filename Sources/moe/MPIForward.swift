@@ -67,19 +67,31 @@ enum MPIForward {
             }
             return
         }
-        let parallel = try ExpertParallelMoE(block: moe, deviceCount: communicator.size)
-        let mine = ExpertParallelMoE.shard(communicator.rank, of: tokens, ranks: communicator.size)
+        // The ranks form an EP×TP mesh (--mesh), or all do expert parallelism: rank r is (r / TP, r % TP).
+        let mesh = try command.mesh.map { try MeshShape(parsing: $0) }
+            ?? MeshShape(expertParallel: communicator.size, tensorParallel: 1)
+        guard mesh.rankCount == communicator.size else {
+            throw CLIError.invalidOption("--mesh \(mesh) needs \(mesh.rankCount) ranks, the job has \(communicator.size)")
+        }
+        let (group, tensorRank) = (communicator.rank / mesh.tensorParallel, communicator.rank % mesh.tensorParallel)
+        let expertComm = mesh.tensorParallel == 1 ? communicator : try communicator.split(color: tensorRank, key: group)
+        let tensorComm = mesh.tensorParallel == 1 ? nil : try communicator.split(color: group, key: tensorRank)
+        let parallel = try ExpertParallelMoE(block: moe, mesh: mesh)
+        let mine = ExpertParallelMoE.shard(group, of: tokens, ranks: mesh.expertParallel)
         let shard = try Tensor(shape: [mine.count, h], storage: Array(x.storage[(mine.lowerBound * h)..<(mine.upperBound * h)]))
         if command.simulateHungRank == communicator.rank {
             // For the fault test: this rank withholds its messages; the others must time out and stop the job.
             sleep(UInt32(command.timeout * 3 + 10))
         }
-        let result = try parallel.forward(shard: shard, communicator: communicator, variant: variant, threads: threads)
+        let result = try parallel.forward(shard: shard, communicator: expertComm, tensorCommunicator: tensorComm,
+                                          variant: variant, threads: threads)
 
-        let outputs = try communicator.allGather(bytes(result.output.storage))
-        let logits = try communicator.allGather(bytes(result.routing.logits.storage))
-        let ids = try communicator.allGather(bytes(result.routing.expertIDs.storage))
-        let weights = try communicator.allGather(bytes(result.routing.weights.storage))
+        // Tensor rank 0 of each expert group holds its shard's result; the others send nothing.
+        let leader = tensorRank == 0
+        let outputs = try communicator.allGather(leader ? bytes(result.output.storage) : [])
+        let logits = try communicator.allGather(leader ? bytes(result.routing.logits.storage) : [])
+        let ids = try communicator.allGather(leader ? bytes(result.routing.expertIDs.storage) : [])
+        let weights = try communicator.allGather(leader ? bytes(result.routing.weights.storage) : [])
         guard communicator.rank == 0 else { return }
         let (e, k) = (moe.config.expertCount, moe.config.expertsPerToken)
         let y: [Float] = outputs.flatMap { values($0) }
@@ -98,6 +110,7 @@ enum MPIForward {
         if case .moe(let moe) = block {
             let c = moe.config
             mine += " moe E=\(c.expertCount) K=\(c.expertsPerToken) F=\(c.expertIntermediateSize) router=\(c.router) experts=\(c.expert)"
+            mine += " mesh=\(command.mesh ?? "-")"
             var checksum: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the router weights: same checkpoint
             for v in moe.router.weight.storage { checksum = (checksum ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
             mine += " router-checksum=\(checksum)"
