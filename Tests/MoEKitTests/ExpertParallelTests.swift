@@ -204,3 +204,37 @@ struct CollectiveTests {
         #expect(results.flatMap { $0 } == expected)
     }
 }
+
+@Suite("Tensor-parallel sharded input")
+struct ShardedInputTests {
+    /// Seed 002: an input sharded by columns over the TP ranks is detected by its width, gathered, and the
+    /// output comes back sharded the same way — the same bits as the matching columns of one device.
+    @Test("column-sharded input and output")
+    func shardedColumns() throws {
+        let config = MoEConfig(hiddenSize: 24, expertCount: 4, expertsPerToken: 2, expertIntermediateSize: 20,
+                               router: .softmaxTopK(normalizesTopKWeights: true),
+                               sharedExpert: SharedExpertConfig(intermediateSize: 12, gate: .sigmoid))
+        let block = try MoEBlock.random(config: config, seed: 61)
+        var g = SeededGenerator(seed: 62)
+        let x = randomTensor([9, 24], generator: &g)
+        let one = try block.forward(x, threads: 1).hiddenStates
+        let parallel = try ExpertParallelMoE(block: block, mesh: try MeshShape(expertParallel: 1, tensorParallel: 2))
+        let experts = try InProcessGroup(size: 1), tensors = try InProcessGroup(size: 2)
+        let world = try InProcessGroup(size: 2)
+        let parts = try world.run(alsoAborting: [experts, tensors]) { c -> [Float] in
+            let columns = (12 * c.rank)..<(12 * (c.rank + 1))
+            var shard: [Float] = []
+            for row in 0..<9 { shard += x.storage[(row * 24 + columns.lowerBound)..<(row * 24 + columns.upperBound)] }
+            let result = try parallel.forward(shard: try Tensor(shape: [9, 12], storage: shard),
+                                              communicator: try experts.communicator(rank: 0),
+                                              tensorCommunicator: try tensors.communicator(rank: c.rank), threads: 1)
+            #expect(result.output.shape == [9, 12])
+            return result.output.storage
+        }
+        for rank in 0..<2 {
+            for row in 0..<9 {
+                #expect(Array(parts[rank][(row * 12)..<((row + 1) * 12)]) == Array(one.storage[(row * 24 + 12 * rank)..<(row * 24 + 12 * rank + 12)]))
+            }
+        }
+    }
+}

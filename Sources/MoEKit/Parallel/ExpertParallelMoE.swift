@@ -80,6 +80,17 @@ public struct ExpertParallelMoE: Sendable {
         guard communicator.size == deviceCount else {
             throw CommunicatorError.mismatch("the block is split over \(deviceCount) devices but the group has \(communicator.size) ranks")
         }
+        // Seed 002: a tensor-parallel input may arrive sharded by columns (this rank's H/TP slice);
+        // detect it by its width and all-gather the full rows first; the output is then returned sharded the same way.
+        var x = x
+        var shardedColumns: Range<Int>?
+        if let tensorCommunicator, !slices.isEmpty, x.rank == 2, x.shape[1] != block.config.hiddenSize,
+           x.shape[1] == slices[tensorCommunicator.rank].outputColumns.count {
+            let parts = try tensorCommunicator.allGather(x.storage.bytes).map { [Float](bytes: $0) }
+            x = try Tensor(shape: [x.shape[0], block.config.hiddenSize],
+                           storage: Self.interleaveColumns(parts, rows: x.shape[0], widths: slices.map(\.outputColumns.count)))
+            shardedColumns = slices[tensorCommunicator.rank].outputColumns
+        }
         try FeedForward.checkInput(x, hiddenSize: block.config.hiddenSize)
         let (t, h, k) = (x.shape[0], block.config.hiddenSize, block.config.expertsPerToken)
         let d = deviceCount, me = communicator.rank
@@ -135,6 +146,12 @@ public struct ExpertParallelMoE: Sendable {
             traffic.remoteRows += outbox[owner].count
             traffic.dispatchBytes += outbox[owner].count * (h * 4 + 12)
             traffic.combineBytes += outbox[owner].count * h * 4
+        }
+        if let columns = shardedColumns {
+            var part: [Float] = []
+            part.reserveCapacity(t * columns.count)
+            for row in 0..<t { part += output.storage[(row * h + columns.lowerBound)..<(row * h + columns.upperBound)] }
+            output = try Tensor(shape: [t, columns.count], storage: part)
         }
         return RankResult(output: output, routing: routing, traffic: traffic)
     }

@@ -71,6 +71,13 @@ public final class InProcessGroup: @unchecked Sendable {
         return try results.values()
     }
 
+    /// The communicator of `rank` in this group, for ranks run by another group's ``run(alsoAborting:_:)``
+    /// (the sub-groups of a mesh).
+    public func communicator(rank: Int) throws -> InProcessCommunicator {
+        guard rank >= 0, rank < size else { throw CommunicatorError.mismatch("rank \(rank) of a group of \(size)") }
+        return InProcessCommunicator(group: self, rank: rank)
+    }
+
     /// Marks the group failed and wakes every waiting rank.
     func abort(reason: String) {
         pthread_mutex_lock(mutex)
