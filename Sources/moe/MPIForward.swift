@@ -11,22 +11,9 @@ import MoEMPI
 enum MPIForward {
     static func run(_ command: ForwardCommand) throws {
         #if MPI
-        let communicator: MPICommunicator
-        do {
-            communicator = try MPICommunicator(timeoutSeconds: command.timeout)
-        } catch {
-            printError("moe: error: \(error)")
-            throw ExitCode(1)
-        }
-        do {
-            try forward(command, communicator)
-        } catch {
-            communicator.abort("\(error)")
-        }
-        MPICommunicator.finalize()
+        try MPIJob.run(timeoutSeconds: command.timeout) { try forward(command, $0) }
         #else
-        printError("moe: error: --mpi needs a moe built with the MPI trait: swift build -c release --traits MPI")
-        throw ExitCode(1)
+        try MPIJob.unavailable()
         #endif
     }
 

@@ -10,22 +10,9 @@ import MoEMPI
 enum MPIRun {
     static func run(_ command: RunCommand) throws {
         #if MPI
-        let communicator: MPICommunicator
-        do {
-            communicator = try MPICommunicator(timeoutSeconds: command.timeout)
-        } catch {
-            printError("moe: error: \(error)")
-            throw ExitCode(1)
-        }
-        do {
-            try measure(command, communicator)
-        } catch {
-            communicator.abort("\(error)")
-        }
-        MPICommunicator.finalize()
+        try MPIJob.run(timeoutSeconds: command.timeout) { try measure(command, $0) }
         #else
-        printError("moe: error: --mpi needs a moe built with the MPI trait: swift build -c release --traits MPI")
-        throw ExitCode(1)
+        try MPIJob.unavailable()
         #endif
     }
 
