@@ -38,12 +38,14 @@ public struct BenchResults: Sendable, Equatable, Decodable {
         public var topK: Int
         public var sharedIntermediate: Int
         public var ms: Double
+        /// Distinct experts the routing actually touched per forward (bench files from before it was recorded lack it).
+        public var expertsTouched: Double?
         /// The bench's own FLOP rate for the case (GFLOP/s), when present.
         public var gflops: Double?
 
         enum CodingKeys: String, CodingKey {
             case name, preset, tokens, dtype, compute, hidden, intermediate, experts, ms, gflops
-            case topK = "top_k", sharedIntermediate = "shared_intermediate"
+            case topK = "top_k", sharedIntermediate = "shared_intermediate", expertsTouched = "experts_touched"
         }
 
         /// The block this case ran.

@@ -96,14 +96,16 @@ public struct BlockEstimate: Sendable, Equatable {
     public var flops: Double { routerFLOPs + routedFLOPs + sharedFLOPs }
     public var bytes: Double { weightBytes + activationBytes }
 
-    public init(_ block: BlockShape, tokens: Int, routing: RoutingModel = .uniform) {
+    /// - Parameter measuredExpertsTouched: the distinct experts a measured run touched (a bench case knows it);
+    ///   replaces the uniform-routing expectation in the weight bytes, since real routers are skewed.
+    public init(_ block: BlockShape, tokens: Int, routing: RoutingModel = .uniform, measuredExpertsTouched: Double? = nil) {
         let t = Double(max(tokens, 0)), h = Double(block.hidden), f = Double(block.intermediate)
         let e = Double(block.experts), k = Double(block.topK), s = Double(block.sharedIntermediate)
         let tile = 8.0, panel = 32.0
         let wb = block.weightDType.bytesPerWeight
         self.block = block
         self.tokens = tokens
-        expertsTouched = routing.expectedExpertsTouched(experts: block.experts, k: block.topK, tokens: tokens)
+        expertsTouched = measuredExpertsTouched ?? routing.expectedExpertsTouched(experts: block.experts, k: block.topK, tokens: tokens)
         routedRows = t * k
         paddedRoutedRows = routing.inclusionProbabilities(experts: block.experts, k: block.topK)
             .reduce(0) { $0 + Self.expectedPaddedRows(tokens: tokens, probability: $1, tile: Int(tile)) }
@@ -151,8 +153,13 @@ public struct BlockTime: Sendable, Equatable {
     public var computeSeconds: Double
     public var memorySeconds: Double
     public var overheadSeconds: Double
+    /// The profile's ``HardwareProfile/computeMemoryOverlap``.
+    public var overlap: Double = 1
 
-    public var predictedMilliseconds: Double { (max(computeSeconds, memorySeconds) + overheadSeconds) * 1e3 }
+    /// `max(compute, memory) + (1 − overlap)·min(compute, memory) + overhead`, in milliseconds.
+    public var predictedMilliseconds: Double {
+        (max(computeSeconds, memorySeconds) + (1 - overlap) * min(computeSeconds, memorySeconds) + overheadSeconds) * 1e3
+    }
     public var isComputeBound: Bool { computeSeconds >= memorySeconds }
 
     /// Compute: executed router FLOPs at the F32 peak plus executed expert FLOPs at the compute dtype's peak,
@@ -165,5 +172,6 @@ public struct BlockTime: Sendable, Equatable {
             + (experts > 0 ? estimate.executedExpertFLOPs / experts : 0)
         memorySeconds = hardware.memoryBandwidth > 0 ? estimate.bytes / hardware.memoryBandwidth : 0
         overheadSeconds = Double(estimate.regions) * (hardware.regionOverhead ?? hardware.launchOverhead)
+        overlap = hardware.computeMemoryOverlap
     }
 }

@@ -9,6 +9,8 @@ import Foundation
 /// - Region overhead: `machine.pool_region_us` per worker-pool region; the block predictor counts the regions of a
 ///   forward (``BlockEstimate/regions``). The per-launch overhead (model configs, one launch per component of a
 ///   block) is 3 regions (pack, GEMM, write) — an assumption, not measured.
+/// - Overlap: how much of the shorter of compute and memory time hides under the longer (one number, **fitted**
+///   on a grid together with the efficiencies; 1 is the plain roofline).
 /// - Efficiency: one factor per compute dtype, **fitted** on the bench cases with T ≥ `fitMinimumTokens` so that the
 ///   predictions' squared log error is smallest (the fraction of the peak the kernels reach on these shapes).
 ///   `fitted: false` leaves it at 1 (the plain roofline).
@@ -20,6 +22,8 @@ public struct Calibration: Sendable, Equatable {
     public var fittedEfficiency: [String: Double]
     /// Cases each efficiency was fitted on.
     public var fittedCaseCount: [String: Int]
+    /// The fitted compute-memory overlap (`nil` when not fitted).
+    public var fittedOverlap: Double?
 
     /// Cases with fewer tokens are left out of the fit (T = 1 is the decode step, memory- and overhead-bound).
     public static let fitMinimumTokens = 16
@@ -49,27 +53,49 @@ public struct Calibration: Sendable, Equatable {
         fittedEfficiency = [:]
         fittedCaseCount = [:]
         if fitted {
-            for dtype in [WeightDType.f32, .bf16] {
-                let cases = bench.cases.filter { $0.compute == dtype.rawValue && $0.tokens >= Self.fitMinimumTokens }
-                guard !cases.isEmpty else { continue }
-                let blocks = try cases.map { c throws(CostError) in (try c.block(), c.tokens, c.ms) }
-                let eff = Self.fit { eff in
-                    var trial = profile
-                    trial.computeEfficiency[dtype.rawValue] = eff
-                    return blocks.reduce(0) { sum, item in
-                        let predicted = BlockTime(BlockEstimate(item.0, tokens: item.1), on: trial).predictedMilliseconds
-                        let r = log(predicted / item.2)
-                        return sum + r * r
+            // Fit the compute-memory overlap (one number, a grid) and, for each overlap, one efficiency per
+            // compute dtype (golden section); keep the combination with the smallest squared log error.
+            var best: (loss: Double, overlap: Double, efficiency: [String: Double], counts: [String: Int])?
+            for step in 0...20 {
+                var trialProfile = profile
+                trialProfile.computeMemoryOverlap = Double(step) / 20
+                var efficiency: [String: Double] = [:], counts: [String: Int] = [:]
+                var total = 0.0
+                for dtype in [WeightDType.f32, .bf16] {
+                    let cases = bench.cases.filter { $0.compute == dtype.rawValue && $0.tokens >= Self.fitMinimumTokens }
+                    guard !cases.isEmpty else { continue }
+                    let blocks = try cases.map { c throws(CostError) in (try c.block(), c.tokens, c.ms, c.expertsTouched) }
+                    func loss(_ eff: Double) -> Double {
+                        var trial = trialProfile
+                        trial.computeEfficiency[dtype.rawValue] = eff
+                        return blocks.reduce(0) { sum, item in
+                            let estimate = BlockEstimate(item.0, tokens: item.1, measuredExpertsTouched: item.3)
+                            let r = log(BlockTime(estimate, on: trial).predictedMilliseconds / item.2)
+                            return sum + r * r
+                        }
                     }
+                    let eff = Self.fit(loss)
+                    trialProfile.computeEfficiency[dtype.rawValue] = eff
+                    efficiency[dtype.rawValue] = eff
+                    counts[dtype.rawValue] = cases.count
+                    total += loss(eff)
                 }
-                profile.computeEfficiency[dtype.rawValue] = eff
-                fittedEfficiency[dtype.rawValue] = eff
-                fittedCaseCount[dtype.rawValue] = cases.count
+                if total < (best?.loss ?? .infinity) {
+                    best = (total, trialProfile.computeMemoryOverlap, efficiency, counts)
+                }
+            }
+            if let best {
+                profile.computeMemoryOverlap = best.overlap
+                profile.computeEfficiency = best.efficiency
+                fittedEfficiency = best.efficiency
+                fittedCaseCount = best.counts
+                fittedOverlap = best.overlap
             }
         }
         let fitText = fittedEfficiency.isEmpty ? "no fitted factor"
             : "FITTED compute efficiency " + fittedEfficiency.sorted { $0.key > $1.key }
                 .map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
+                + ", compute-memory overlap \(String(format: "%.2f", fittedOverlap ?? 1))"
                 + " on the cases with T ≥ \(Self.fitMinimumTokens)"
         profile.source = "moe estimate --calibrate \(source): f32 peak = gemm_gflops, bf16 peak = \(bf16PeakSource), "
             + "memory = mem_gbs, region = pool_region_us; \(fitText)"

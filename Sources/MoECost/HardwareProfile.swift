@@ -26,6 +26,9 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
     public var computeEfficiency: [String: Double]
     /// Where the numbers come from (free text, e.g. the bench file and what was fitted).
     public var source: String?
+    /// How much of the shorter of compute and memory time hides under the longer: 1 is the plain roofline
+    /// `max(compute, memory)`, 0 is `compute + memory`. Only `--calibrate` sets it (fitted, and says so).
+    public var computeMemoryOverlap: Double = 1
 
     public init(name: String, peakFLOPS: [WeightDType: Double], memoryBandwidth: Double, linkBandwidth: Double,
                 launchOverhead: Double, clockHz: Double? = nil) {
@@ -44,6 +47,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         case name, peakFLOPS = "peak_flops", memoryBandwidth = "memory_bandwidth", linkBandwidth = "link_bandwidth"
         case launchOverheadMicroseconds = "launch_overhead_us", clockHz = "clock_hz"
         case regionOverheadMicroseconds = "region_overhead_us", computeEfficiency = "compute_efficiency", source
+        case computeMemoryOverlap = "compute_memory_overlap"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +60,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         clockHz = try c.decodeIfPresent(Double.self, forKey: .clockHz)
         regionOverhead = try c.decodeIfPresent(Double.self, forKey: .regionOverheadMicroseconds).map { $0 * 1e-6 }
         computeEfficiency = try c.decodeIfPresent([String: Double].self, forKey: .computeEfficiency) ?? [:]
+        computeMemoryOverlap = try c.decodeIfPresent(Double.self, forKey: .computeMemoryOverlap) ?? 1
         source = try c.decodeIfPresent(String.self, forKey: .source)
     }
 
@@ -69,6 +74,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         try c.encodeIfPresent(clockHz, forKey: .clockHz)
         try c.encodeIfPresent(regionOverhead.map { $0 * 1e6 }, forKey: .regionOverheadMicroseconds)
         if !computeEfficiency.isEmpty { try c.encode(computeEfficiency, forKey: .computeEfficiency) }
+        if computeMemoryOverlap != 1 { try c.encode(computeMemoryOverlap, forKey: .computeMemoryOverlap) }
         try c.encodeIfPresent(source, forKey: .source)
     }
 

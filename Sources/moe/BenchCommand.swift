@@ -63,7 +63,7 @@ struct BenchCommand: ParsableCommand {
             // Different tokens for every repeat, so routing (and the weights a decode step touches) changes.
             let inputs = (0..<(repeats + 1)).map { _ in rng.tensor([c.tokens, c.config.hiddenSize], std: 1) }
             var times: [Double] = []
-            var rows = 0, touched = 0.0, moved = 0
+            var rows = 0, touched = 0.0, moved = 0, expertsUsed = 0
             for (i, x) in inputs.enumerated() {
                 let start = ContinuousClock.now
                 let out: MoEBlockOutput
@@ -79,6 +79,7 @@ struct BenchCommand: ParsableCommand {
                     times.append(t)
                     rows += out.plan.rowCount
                     touched += c.weightBytesTouched(out.plan)
+                    expertsUsed += out.plan.tokensPerExpert.filter { $0 > 0 }.count
                 }
             }
             let median = times.sorted()[times.count / 2]
@@ -91,7 +92,8 @@ struct BenchCommand: ParsableCommand {
                 sharedIntermediate: c.config.sharedExpert?.intermediateSize ?? 0, ms: median * 1e3, gflops: gflops,
                 pctGEMMPeak: 100 * gflops / machine.gemmGFLOPS, weightGBs: weightGBs, pctMemoryBandwidth: 100 * weightGBs / machine.memoryGBs,
                 speedupVsReference: referenceSecondsPerToken * Double(c.tokens) / median,
-                devices: devices, allToAllBytes: parallel == nil ? nil : moved / times.count))
+                devices: devices, allToAllBytes: parallel == nil ? nil : moved / times.count,
+                expertsTouched: Double(expertsUsed) / Double(times.count)))
         }
         return results
     }

@@ -33,11 +33,13 @@ struct BenchReport: Encodable {
         var devices: Int = 1
         /// Dispatch + combine bytes per forward that left their device (with `--devices`).
         var allToAllBytes: Int?
+        /// Distinct experts with at least one row, averaged over the timed forwards (the routing's real skew).
+        var expertsTouched: Double
         enum CodingKeys: String, CodingKey {
             case name, preset, tokens, dtype, compute, hidden, intermediate, experts, ms, gflops
             case topK = "top_k", sharedIntermediate = "shared_intermediate", pctGEMMPeak = "pct_gemm_peak"
             case weightGBs = "weight_gbs", pctMemoryBandwidth = "pct_mem_bw", speedupVsReference = "speedup_vs_reference"
-            case devices, allToAllBytes = "all_to_all_bytes"
+            case devices, allToAllBytes = "all_to_all_bytes", expertsTouched = "experts_touched"
         }
     }
 

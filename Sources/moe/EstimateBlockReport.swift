@@ -23,8 +23,9 @@ struct BlockPredictionRow: Encodable {
     /// predicted / measured.
     var ratio: Double?
 
-    init(name: String, preset: String, block: BlockShape, tokens: Int, hardware: HardwareProfile, measured: Double?) {
-        let e = BlockEstimate(block, tokens: tokens)
+    init(name: String, preset: String, block: BlockShape, tokens: Int, hardware: HardwareProfile, measured: Double?,
+         measuredExpertsTouched: Double? = nil) {
+        let e = BlockEstimate(block, tokens: tokens, measuredExpertsTouched: measuredExpertsTouched)
         let t = BlockTime(e, on: hardware)
         self.name = name
         self.preset = preset
@@ -107,7 +108,8 @@ struct BenchPredictionReport: Encodable {
         bench = benchFile
         self.hardware = hardware.name
         cases = try results.cases.map { c in
-            BlockPredictionRow(name: c.name, preset: c.preset, block: try c.block(), tokens: c.tokens, hardware: hardware, measured: c.ms)
+            BlockPredictionRow(name: c.name, preset: c.preset, block: try c.block(), tokens: c.tokens, hardware: hardware, measured: c.ms,
+                               measuredExpertsTouched: c.expertsTouched)
         }
         let big = cases.filter { $0.tokens >= 16 }
         cases_t16_plus = big.count
@@ -132,6 +134,8 @@ struct CalibrationReport: Encodable {
     var launch_overhead_us: Double
     /// Fitted, not measured: the fraction of the peak the kernels reach on the bench shapes.
     var fitted_compute_efficiency: [String: Double]
+    /// Fitted, not measured: how much of the shorter of compute and memory time hides under the longer.
+    var fitted_compute_memory_overlap: Double?
     var fitted_on_cases: [String: Int]
     var source: String
 
@@ -145,6 +149,7 @@ struct CalibrationReport: Encodable {
         region_overhead_us = (c.profile.regionOverhead ?? 0) * 1e6
         launch_overhead_us = c.profile.launchOverhead * 1e6
         fitted_compute_efficiency = c.fittedEfficiency
+        fitted_compute_memory_overlap = c.fittedOverlap
         fitted_on_cases = c.fittedCaseCount
         source = c.profile.source ?? ""
     }
@@ -164,6 +169,9 @@ struct CalibrationReport: Encodable {
                 print(String(format: "efficiency    %@ %.3f of peak — FITTED on %d bench cases with T >= 16, not measured", dtype, e,
                              fitted_on_cases[dtype] ?? 0))
             }
+        }
+        if let overlap = fitted_compute_memory_overlap {
+            print(String(format: "overlap       %.2f of the shorter of compute and memory hides under the longer — FITTED, not measured", overlap))
         }
     }
 }
