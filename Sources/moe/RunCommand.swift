@@ -81,7 +81,7 @@ struct RunCommand: ParsableCommand {
             let flops = config.forwardFLOPs(tokenCount: tokens, routedRows: output.plan.rowCount)
             let report = RunReport(
                 source: source, config: config, tokens: tokens,
-                threads: threadCount, devices: devices, seed: seed, ms: median * 1e3, repeats: repeats,
+                threads: threadCount, devices: parallel.map { $0.mesh.rankCount } ?? devices, seed: seed, ms: median * 1e3, repeats: repeats,
                 tokensPerSecond: Double(tokens) / median, gflops: flops / median / 1e9, statistics: output.routing.statistics,
                 droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
                 checkTokens: checked, maxRelativeDifference: difference,
