@@ -35,13 +35,13 @@ enum MPIForward {
                 throw CLIError.inFile(command.input, "hidden_states has shape \(hidden.shape); expected [T, \(h)] or [B, S, \(h)]")
             }
             // [rank: 1 byte][shape: rank × Int32][values: F32]
-            payload = [UInt8(hidden.rank)] + bytes(hidden.shape.map(Int32.init)) + bytes(hidden.storage)
+            payload = [UInt8(hidden.rank)] + hidden.shape.map(Int32.init).wireBytes + hidden.storage.wireBytes
         }
         let root = try communicator.allGather(payload)[0]
         let rank = root.isEmpty ? 0 : Int(root[0])
         guard rank == 2 || rank == 3, root.count >= 4 * rank + 1 else { throw CommunicatorError.transport("malformed input broadcast") }
-        let shape = (values(Array(root[1..<(1 + 4 * rank)])) as [Int32]).map(Int.init)
-        let storage: [Float] = values(Array(root[(1 + 4 * rank)...]))
+        let shape = [Int32](wireBytes: Array(root[1..<(1 + 4 * rank)])).map(Int.init)
+        let storage = [Float](wireBytes: Array(root[(1 + 4 * rank)...]))
         let hidden = try Tensor(shape: shape, storage: storage)
         let tokens = hidden.count / h
         let x = try hidden.reshaped([tokens, h])
@@ -65,7 +65,7 @@ enum MPIForward {
         let tensorComm = mesh.tensorParallel == 1 ? nil : try communicator.split(color: group, key: tensorRank)
         let parallel = try ExpertParallelMoE(block: moe, mesh: mesh)
         let mine = ExpertParallelMoE.shard(group, of: tokens, ranks: mesh.expertParallel)
-        let shard = try Tensor(shape: [mine.count, h], storage: Array(x.storage[(mine.lowerBound * h)..<(mine.upperBound * h)]))
+        let shard = try x.rows(mine)
         if command.simulateHungRank == communicator.rank {
             // For the fault test: this rank withholds its messages; the others must time out and stop the job.
             sleep(UInt32(command.timeout * 3 + 10))
@@ -75,18 +75,18 @@ enum MPIForward {
 
         // Tensor rank 0 of each expert group holds its shard's result; the others send nothing.
         let leader = tensorRank == 0
-        let outputs = try communicator.allGather(leader ? bytes(result.output.storage) : [])
-        let logits = try communicator.allGather(leader ? bytes(result.routing.logits.storage) : [])
-        let ids = try communicator.allGather(leader ? bytes(result.routing.expertIDs.storage) : [])
-        let weights = try communicator.allGather(leader ? bytes(result.routing.weights.storage) : [])
+        let outputs = try communicator.allGather(leader ? result.output.storage.wireBytes : [])
+        let logits = try communicator.allGather(leader ? result.routing.logits.storage.wireBytes : [])
+        let ids = try communicator.allGather(leader ? result.routing.expertIDs.storage.wireBytes : [])
+        let weights = try communicator.allGather(leader ? result.routing.weights.storage.wireBytes : [])
         guard communicator.rank == 0 else { return }
         let (e, k) = (moe.config.expertCount, moe.config.expertsPerToken)
-        let y: [Float] = outputs.flatMap { values($0) }
+        let y = outputs.flatMap { [Float](wireBytes: $0) }
         try SafetensorsWriter.write([
             ("hidden_states", .f32(try Tensor(shape: shape, storage: y))),
-            ("router_logits", .f32(try Tensor(shape: [tokens, e], storage: logits.flatMap { values($0) }))),
-            ("topk_ids", .i32(try Tensor(shape: [tokens, k], storage: ids.flatMap { values($0) }))),
-            ("topk_weights", .f32(try Tensor(shape: [tokens, k], storage: weights.flatMap { values($0) }))),
+            ("router_logits", .f32(try Tensor(shape: [tokens, e], storage: logits.flatMap { [Float](wireBytes: $0) }))),
+            ("topk_ids", .i32(try Tensor(shape: [tokens, k], storage: ids.flatMap { [Int32](wireBytes: $0) }))),
+            ("topk_weights", .f32(try Tensor(shape: [tokens, k], storage: weights.flatMap { [Float](wireBytes: $0) }))),
         ], metadata: ["format": "pt", "producer": "moekit"], to: command.output)
     }
 
@@ -110,20 +110,4 @@ enum MPIForward {
         }
     }
     #endif
-
-    /// The elements' bytes.
-    static func bytes<T: BitwiseCopyable>(_ array: [T]) -> [UInt8] { array.withUnsafeBytes { [UInt8]($0) } }
-
-    /// Elements from bytes.
-    static func values<T: BitwiseCopyable>(_ bytes: [UInt8]) -> [T] {
-        let count = bytes.count / MemoryLayout<T>.stride
-        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            bytes.withUnsafeBytes { raw in
-                if count > 0, let source = raw.baseAddress, let target = buffer.baseAddress {
-                    UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: count * MemoryLayout<T>.stride)
-                }
-            }
-            initialized = count
-        }
-    }
 }

@@ -36,7 +36,7 @@ enum MPIRun {
         let hidden = rng.tensor([command.tokens, h], std: 1)
         let parallel = try ExpertParallelMoE(block: block, deviceCount: communicator.size)
         let mine = ExpertParallelMoE.shard(communicator.rank, of: command.tokens, ranks: communicator.size)
-        let shard = try Tensor(shape: [mine.count, h], storage: Array(hidden.storage[(mine.lowerBound * h)..<(mine.upperBound * h)]))
+        let shard = try hidden.rows(mine)
 
         var times: [Double] = []
         var last: ExpertParallelMoE.RankResult?
@@ -44,17 +44,17 @@ enum MPIRun {
             try communicator.barrier()
             let start = ContinuousClock.now
             last = try parallel.forward(shard: shard, communicator: communicator, threads: threads)
-            let seconds = RunCommand.seconds(ContinuousClock.now - start)
+            let seconds = MachineRoofs.seconds(ContinuousClock.now - start)
             // The layer is done when its slowest rank is.
-            let all: [Double] = try communicator.allGather(MPIForward.bytes([seconds])).map { MPIForward.values($0)[0] }
+            let all: [Double] = try communicator.allGather([seconds].wireBytes).map { [Double](wireBytes: $0)[0] }
             if repeat_ > 0 { times.append(all.max() ?? seconds) }
         }
         guard let last else { return }
-        let outputs = try communicator.allGather(MPIForward.bytes(last.output.storage))
-        let traffic: [Int64] = try communicator.allGather(MPIForward.bytes([Int64(last.traffic.dispatchBytes), Int64(last.traffic.combineBytes)]))
-            .map { MPIForward.values($0) as [Int64] }.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }
+        let outputs = try communicator.allGather(last.output.storage.wireBytes)
+        let traffic: [Int64] = try communicator.allGather([Int64(last.traffic.dispatchBytes), Int64(last.traffic.combineBytes)].wireBytes)
+            .map { [Int64](wireBytes: $0) }.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }
         guard communicator.rank == 0 else { return }
-        let gathered: [Float] = outputs.flatMap { MPIForward.values($0) }
+        let gathered: [Float] = outputs.flatMap { [Float](wireBytes: $0) }
         let one = try block.forward(hidden, variant: .fast, threads: threads).hiddenStates
         let report = Report(source: source, ranks: communicator.size, tokens: command.tokens,
                             ms: times.sorted()[times.count / 2] * 1e3, dispatch_bytes: Int(traffic[0]), combine_bytes: Int(traffic[1]),

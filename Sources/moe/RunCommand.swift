@@ -65,7 +65,7 @@ struct RunCommand: ParsableCommand {
             for _ in 0..<repeats {
                 let start = ContinuousClock.now
                 output = try forward(hidden)
-                times.append(Self.seconds(ContinuousClock.now - start))
+                times.append(MachineRoofs.seconds(ContinuousClock.now - start))
             }
             guard let output else { return }
             let median = times.sorted()[times.count / 2]
@@ -73,9 +73,9 @@ struct RunCommand: ParsableCommand {
             // Without capacity limits a token's output depends on that token alone, so the reference
             // runs on the first `checkTokens` tokens; with capacity it must see the whole batch.
             let checked = config.capacityFactor == nil ? min(checkTokens, tokens) : tokens
-            let subset = try Tensor(shape: [checked, config.hiddenSize], storage: Array(hidden.storage.prefix(checked * config.hiddenSize)))
+            let subset = try hidden.rows(0..<checked)
             let reference = try block.forward(subset, variant: .reference, threads: threadCount).hiddenStates
-            let fastRows = try Tensor(shape: reference.shape, storage: Array(output.hiddenStates.storage.prefix(reference.count)))
+            let fastRows = try output.hiddenStates.rows(0..<checked)
             let difference = maxRelativeDifference(fastRows, reference)
 
             let flops = config.forwardFLOPs(tokenCount: tokens, routedRows: output.plan.rowCount)
@@ -127,9 +127,6 @@ struct RunCommand: ParsableCommand {
         return (try MoEBlock.random(config: config.moe, seed: seed), "preset \(name) (\(config.architecture))")
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 }
 
 /// max|a − b| / max|b| in `Double`.

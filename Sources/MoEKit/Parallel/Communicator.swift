@@ -22,7 +22,7 @@ extension Communicator {
     public func reduceScatterSum(_ values: [Float]) throws -> [Float] {
         let n = values.count
         let blocks = (0..<size).map { (n * $0 / size)..<(n * ($0 + 1) / size) }
-        let received = try allToAll(blocks.map { Array(values[$0]).bytes }).map { [Float](bytes: $0) }
+        let received = try allToAll(blocks.map { Array(values[$0]).wireBytes }).map { [Float](wireBytes: $0) }
         let mine = blocks[rank]
         guard received.allSatisfy({ $0.count == mine.count }) else {
             throw CommunicatorError.mismatch("reduce-scatter of \(n) values: ranks sent blocks of different sizes")
@@ -54,12 +54,14 @@ public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertib
     }
 }
 
+/// The message encoding of every ``Communicator``: plain arrays as their little-endian bytes (all supported
+/// platforms are little-endian), so in-process and MPI ranks exchange the same payloads.
 extension Array where Element: BitwiseCopyable {
-    /// The elements' bytes, for a collective (all supported platforms are little-endian).
-    var bytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
+    /// The elements' bytes.
+    public var wireBytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
 
-    /// Elements from bytes written by ``bytes`` (a trailing partial element is ignored).
-    init(bytes: [UInt8]) {
+    /// Elements from bytes written by ``wireBytes`` (a trailing partial element is ignored).
+    public init(wireBytes bytes: [UInt8]) {
         let count = bytes.count / MemoryLayout<Element>.stride
         self.init(unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { raw in

@@ -86,7 +86,7 @@ public struct ExpertParallelMoE: Sendable {
         var shardedColumns: Range<Int>?
         if let tensorCommunicator, !slices.isEmpty, x.rank == 2, x.shape[1] != block.config.hiddenSize,
            x.shape[1] == slices[tensorCommunicator.rank].outputColumns.count {
-            let parts = try tensorCommunicator.allGather(x.storage.bytes).map { [Float](bytes: $0) }
+            let parts = try tensorCommunicator.allGather(x.storage.wireBytes).map { [Float](wireBytes: $0) }
             x = try Tensor(shape: [x.shape[0], block.config.hiddenSize],
                            storage: Self.interleaveColumns(parts, rows: x.shape[0], widths: slices.map(\.outputColumns.count)))
             shardedColumns = slices[tensorCommunicator.rank].outputColumns
@@ -119,10 +119,10 @@ public struct ExpertParallelMoE: Sendable {
         var offset = 0
         for source in 0..<d {
             let n = inbox[source].count * h
-            replies.append(Array(outputs[offset..<(offset + n)]).bytes)
+            replies.append(Array(outputs[offset..<(offset + n)]).wireBytes)
             offset += n
         }
-        let returned = try communicator.allToAll(replies).map { [Float](bytes: $0) }
+        let returned = try communicator.allToAll(replies).map { [Float](wireBytes: $0) }
 
         // Combine: per token, slots in order, exactly as one device does; then the shared expert.
         var rowOf = [(owner: Int, index: Int)](repeating: (0, 0), count: t * k)
@@ -170,7 +170,7 @@ public struct ExpertParallelMoE: Sendable {
         let results = try world.run(alsoAborting: expertGroups + tensorGroups) { [self] rank in
             let (e, j) = (rank.rank / tp, rank.rank % tp)
             let tokens = Self.shard(e, of: t, ranks: ep)
-            let x = try Tensor(shape: [tokens.count, h], storage: Array(hidden.storage[(tokens.lowerBound * h)..<(tokens.upperBound * h)]))
+            let x = try hidden.rows(tokens)
             return try forward(shard: x, communicator: InProcessCommunicator(group: expertGroups[j], rank: e),
                                tensorCommunicator: tp > 1 ? InProcessCommunicator(group: tensorGroups[e], rank: j) : nil,
                                variant: variant, threads: threads)
@@ -210,12 +210,12 @@ public struct ExpertParallelMoE: Sendable {
         let (f, tp) = (block.config.expertIntermediateSize, slices.count)
         let part = try ProjectionToIntermediate.run(variant, input: x, plan: plan, experts: slice.intermediate,
                                                     scalesInput: scalesInput, threads: threads)
-        let parts = try tensorCommunicator.allGather(part.storage.bytes).map { [Float](bytes: $0) }
+        let parts = try tensorCommunicator.allGather(part.storage.wireBytes).map { [Float](wireBytes: $0) }
         tensorBytes += part.storage.count * 4 * (tp - 1)
         let a = try Tensor(shape: [n, f], storage: Self.interleaveColumns(parts, rows: n, widths: slices.map(\.intermediateColumns.count)))
         let columns = try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: slice.output, weightsOutputs: false,
                                                  threads: threads)
-        let outputs = try tensorCommunicator.allGather(columns.storage.bytes).map { [Float](bytes: $0) }
+        let outputs = try tensorCommunicator.allGather(columns.storage.wireBytes).map { [Float](wireBytes: $0) }
         tensorBytes += columns.storage.count * 4 * (tp - 1)
         return Self.interleaveColumns(outputs, rows: n, widths: slices.map(\.outputColumns.count))
     }
@@ -255,7 +255,7 @@ struct DispatchedRows: Sendable {
 
     init() {}
 
-    var bytes: [UInt8] { hidden.bytes + weights.bytes + experts.bytes + slots.bytes }
+    var bytes: [UInt8] { hidden.wireBytes + weights.wireBytes + experts.wireBytes + slots.wireBytes }
 
     init(bytes: [UInt8], hiddenSize h: Int) {
         let n = bytes.count / (4 * h + 12)
@@ -264,9 +264,9 @@ struct DispatchedRows: Sendable {
             defer { offset += count * 4 }
             return Array(bytes[offset..<(offset + count * 4)])
         }
-        hidden = [Float](bytes: take(n * h))
-        weights = [Float](bytes: take(n))
-        experts = [Int32](bytes: take(n))
-        slots = [Int32](bytes: take(n))
+        hidden = [Float](wireBytes: take(n * h))
+        weights = [Float](wireBytes: take(n))
+        experts = [Int32](wireBytes: take(n))
+        slots = [Int32](wireBytes: take(n))
     }
 }

@@ -38,6 +38,17 @@ public struct Tensor<Element: TensorElement>: Sendable, Equatable {
         try Tensor(shape: newShape, storage: storage)
     }
 
+    /// The rows `range` of the outermost dimension (a token shard of `[T, H]`), copied.
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` when `range` is outside `0..<shape[0]`.
+    public func rows(_ range: Range<Int>) throws(TensorError) -> Tensor {
+        guard let outer = shape.first, range.lowerBound >= 0, range.upperBound <= outer else {
+            throw .shapeMismatch(expected: "rows within 0..<\(shape.first ?? 0)", actual: "\(range)")
+        }
+        let rowSize = outer == 0 ? 0 : count / outer
+        return try Tensor(shape: [range.count] + shape.dropFirst(),
+                          storage: Array(storage[(range.lowerBound * rowSize)..<(range.upperBound * rowSize)]))
+    }
+
     /// The element at a multi-dimensional index (for tests and small tools; kernels use buffers).
     public subscript(_ index: Int...) -> Element {
         get { storage[flatIndex(index)] }
