@@ -55,11 +55,7 @@ public enum ProjectionToOutput {
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        var packedRows = intermediate.storage.withUnsafeBufferPointer { x in
-            PackedRows(plan: plan, depth: f, threads: threads) { row, values in
-                for j in 0..<f { values[j] = x[row * f + j] }
-            }
-        }
+        var packedRows = PackedRows(rowMajor: intermediate.storage, plan: plan, depth: f, threads: threads)
         if down.precision == .bf16Compute { packedRows.makePairs(threads: threads) }
         packedRows.withPointers { a, aPairs in
             rowsOut.withUnsafeMutableBufferPointer { out in

@@ -90,36 +90,17 @@ public struct Router: Sendable {
         return logits
     }
 
-    /// The expert kernels' grouped GEMM with one "expert" whose E outputs are the logits.
+    /// The expert kernels' grouped GEMM with one "expert" whose E outputs are the logits, plus the bias.
     private func fastLogits(_ hidden: Tensor<Float>, threads: Int) -> Tensor<Float> {
         let (t, h, e) = (hidden.shape[0], weight.shape[1], expertCount)
         var logits = Tensor<Float>(shape: [t, e], repeating: .nan)
         let plan = RoutingPlan.allTokens(t)
-        let rows = hidden.storage.withUnsafeBufferPointer { x in
-            PackedRows(plan: plan, depth: h, threads: threads) { row, values in
-                for i in 0..<h { values[i] = x[row * h + i] }
-            }
+        let rows = PackedRows(rowMajor: hidden.storage, plan: plan, depth: h, threads: threads)
+        logits.storage.withUnsafeMutableBufferPointer { out in
+            GroupedPanelGEMM.dense(rows, plan: plan, panels: packed, threads: threads, into: out)
         }
-        let items = GroupedPanelGEMM.items(plan, panelCount: packed.panelCount)
-        let width = PackedPanels.width
-        rows.withPointers { a, _ in
-            packed.withPointers { w in
-                logits.storage.withUnsafeMutableBufferPointer { out in
-                    Parallel.forEach(items.count, threads: threads) { index in
-                        let item = items[index]
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
-                            GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: a, panels: packed, weights: w,
-                                                      into: tile.baseAddress!)
-                            for r in 0..<item.rows {
-                                for c in 0..<min(width, e - item.panel * width) {
-                                    let expert = item.panel * width + c
-                                    out[(item.firstRow + r) * e + expert] = tile[r * width + c] + (bias?[expert] ?? 0)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        for row in 0..<t {
+            for expert in 0..<e { logits.storage[row * e + expert] += bias?[expert] ?? 0 }
         }
         return logits
     }

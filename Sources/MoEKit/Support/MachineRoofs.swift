@@ -9,33 +9,13 @@ public enum MachineRoofs {
         let weights = PackedPanels(rng.tensor([1, size, size], std: 0.02), precision: .f32)
         let a = rng.tensor([size, size], std: 1)
         let plan = RoutingPlan.allTokens(size)
-        let rows = a.storage.withUnsafeBufferPointer { x in
-            PackedRows(plan: plan, depth: size, threads: threads) { row, values in
-                for k in 0..<size { values[k] = x[row * size + k] }
-            }
-        }
-        let items = GroupedPanelGEMM.items(plan, panelCount: weights.panelCount)
+        let rows = PackedRows(rowMajor: a.storage, plan: plan, depth: size, threads: threads)
         var c = [Float](repeating: 0, count: size * size)
         var best = Double.infinity
         for _ in 0..<(repeats + 1) {
             let start = ContinuousClock.now
-            rows.withPointers { aPointer, _ in
-                c.withUnsafeMutableBufferPointer { out in
-                    weights.withPointers { w in
-                        Parallel.forEach(items.count, threads: threads) { index in
-                            let item = items[index]
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * PackedPanels.width) { tile in
-                                GroupedPanelGEMM.multiply(item, isa: .detected, a: rows, pointer: aPointer, panels: weights,
-                                                          weights: w, into: tile.baseAddress!)
-                                for r in 0..<item.rows {
-                                    for col in 0..<PackedPanels.width {
-                                        out[(item.firstRow + r) * size + item.panel * PackedPanels.width + col] = tile[r * PackedPanels.width + col]
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+            c.withUnsafeMutableBufferPointer { out in
+                GroupedPanelGEMM.dense(rows, plan: plan, panels: weights, threads: threads, into: out)
             }
             best = min(best, seconds(ContinuousClock.now - start))
         }
