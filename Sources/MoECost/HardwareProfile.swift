@@ -80,20 +80,18 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
 
     /// The fitted efficiency for arithmetic in `dtype` (the one of the dtype whose peak ``peak(for:)`` uses), 1 if none.
     public func efficiency(for dtype: WeightDType) -> Double {
-        let order: [WeightDType]
-        switch dtype {
-        case .fp8: order = [.fp8, .bf16, .f16, .f32]
-        case .bf16, .mxfp4: order = [.bf16, .f16, .f32]
-        case .f16: order = [.f16, .bf16, .f32]
-        case .f32: order = [.f32]
-        }
-        guard let used = order.first(where: { (peakFLOPS[$0.rawValue] ?? 0) > 0 }) else { return 1 }
+        guard let used = peakDType(for: dtype) else { return 1 }
         return computeEfficiency[used.rawValue] ?? 1
     }
 
     /// Peak FLOP/s for arithmetic in `dtype`, falling back to the next wider dtype the device lists
     /// (fp8 → bf16 → f16 → f32), 0 if none.
     public func peak(for dtype: WeightDType) -> Double {
+        peakDType(for: dtype).flatMap { peakFLOPS[$0.rawValue] } ?? 0
+    }
+
+    /// The dtype whose listed peak serves arithmetic in `dtype`: itself, else the next wider one with a peak.
+    private func peakDType(for dtype: WeightDType) -> WeightDType? {
         let order: [WeightDType]
         switch dtype {
         case .fp8: order = [.fp8, .bf16, .f16, .f32]
@@ -101,7 +99,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         case .f16: order = [.f16, .bf16, .f32]
         case .f32: order = [.f32]
         }
-        return order.lazy.compactMap { self.peakFLOPS[$0.rawValue] }.first { $0 > 0 } ?? 0
+        return order.first { (peakFLOPS[$0.rawValue] ?? 0) > 0 }
     }
 
     /// Checks that the numbers can be divided by.
