@@ -56,15 +56,7 @@ struct BenchReport: Encodable {
                          format(c.pctMemoryBandwidth, 1), format(c.speedupVsReference, 1)]
                         + (parallel ? [format(Double(c.allToAllBytes ?? 0) / 1e6, 2)] : []))
         }
-        let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
-        for (n, row) in rows.enumerated() {
-            let cells = row.enumerated().map { i, cell in
-                i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)
-                    : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }
-            print(cells.joined(separator: "  "))
-            if n == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
-        }
+        printColumns(rows)
     }
 
     func write(to path: String) throws {

@@ -62,15 +62,7 @@ struct BlockPredictionRow: Encodable {
             table.append(line)
         }
         print("hardware \(hardware)")
-        let widths = header.indices.map { i in table.map { $0[i].count }.max() ?? 0 }
-        for (n, row) in table.enumerated() {
-            let cells = row.enumerated().map { i, cell in
-                i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)
-                    : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }
-            print(cells.joined(separator: "  "))
-            if n == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
-        }
+        printColumns(table)
     }
 }
 
