@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Timed repeats per case (median reported), each on different tokens.") var repeats = 5
     @Option(help: "Write the results as JSON to this file.") var json: String?
-    @Option(help: "Only presets whose name contains this.") var filter: String?
+    @Option(help: "Only cases matching every word: a word is part of the preset's name or one of the case name's words (e.g. 'mixtral bf16-compute T=512').") var filter: String?
     @Option(help: "Run every case expert-parallel over D in-process devices and report the all-to-all bytes.") var devices = 1
 
     func run() throws {
@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
                                               isa: ExpertWeights.kernelISA, threads: threadCount,
                                               regionMicroseconds: MachineRoofs.parallelRegionMicroseconds(threads: threadCount))
             var report = BenchReport(machine: machine, cases: [])
-            let selected = cases.filter { filter == nil || $0.preset.contains(filter!) }
+            let selected = cases.filter { $0.matches(filter) }
             for group in BenchCase.grouped(selected) {
                 report.cases += try runGroup(group, machine: machine, threads: threadCount)
             }
@@ -168,6 +168,14 @@ struct BenchCase {
                                     router: .sigmoidGroupedTopK(groupCount: 8, keptGroupCount: 4, normalizesTopKWeights: true, scalingFactor: 2.5),
                                     sharedExpert: SharedExpertConfig(intermediateSize: 1408, gate: .none))),
     ]
+
+    /// Whether every word of `filter` is part of the preset's name or one of this case's name words
+    /// (`T=1` selects T = 1 only, not 128).
+    func matches(_ filter: String?) -> Bool {
+        guard let filter else { return true }
+        let words = name.split(separator: " ")
+        return filter.split(separator: " ").allSatisfy { word in preset.contains(word) || words.contains(word) }
+    }
 
     /// Consecutive cases of the same preset and precision share one block.
     static func grouped(_ cases: [BenchCase]) -> [[BenchCase]] {

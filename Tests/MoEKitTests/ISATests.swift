@@ -66,4 +66,30 @@ struct ISATests {
         let b = try ProjectionToIntermediate.run(.fast, input: x, plan: plan, experts: f32, threads: 2)
         #expect(a.storage == b.storage)
     }
+
+    @Test("the fused routed-experts path gives the same bits as the two projections", arguments: WeightPrecision.allCases)
+    func fusedMatchesProjections(_ precision: WeightPrecision) throws {
+        var g = SeededGenerator(seed: 9)
+        // F = 45: odd (the last bf16 pair is half padding) and not a multiple of the 32-wide panels;
+        // expert 1 gets one row, expert 4 none, expert 0 more than one tile.
+        let (e, h, f, t) = (5, 70, 45, 13)
+        // BF16-exact weights, so BF16 panels lose nothing against the reference.
+        func weights(_ shape: [Int]) throws -> Tensor<Float> {
+            try Tensor(shape: shape, storage: randomTensor(shape, std: 0.1, generator: &g).storage.map { BFloat16($0).float })
+        }
+        let experts = try ExpertWeights(kind: .gated(.silu), gate: weights([e, f, h]), up: weights([e, f, h]),
+                                        down: weights([e, h, f]), precision: precision)
+        var ids: [[Int]] = []
+        for token in 0..<t { ids.append(token == 0 ? [1, 0] : [0, 2 + token % 2]) }
+        let plan = RoutingPlan(try routes(ids, ids.map { _ in [0.7, 0.3] }, experts: e))
+        #expect(plan.tokensPerExpert == [13, 1, 6, 6, 0])
+        let x = randomTensor([t, h], generator: &g)
+        let a = try ProjectionToIntermediate.run(.fast, input: x, plan: plan, experts: experts, threads: 2)
+        let twoSteps = try ProjectionToOutput.run(.fast, intermediate: a, plan: plan, experts: experts, threads: 2)
+        let fused = try RoutedExperts.run(.fast, input: x, plan: plan, experts: experts, threads: 2)
+        #expect(fused.storage == twoSteps.storage)
+        #expect(fused.storage.allSatisfy { $0.isFinite })
+        let reference = try RoutedExperts.run(.reference, input: x, plan: plan, experts: experts, threads: 1)
+        #expect(relativeError(fused, reference) <= (precision == .bf16Compute ? 1e-2 : 1e-5))
+    }
 }

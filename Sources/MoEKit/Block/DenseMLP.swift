@@ -23,8 +23,7 @@ public struct DenseMLP: Sendable {
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws(TensorError) -> Tensor<Float> {
         guard hidden.rank == 2 else { throw .shapeMismatch(expected: "hidden_states [T, \(hiddenSize)]", actual: "\(hidden.shape)") }
         let plan = RoutingPlan.allTokens(hidden.shape[0])
-        let a = try ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: weights, threads: threads)
-        return try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: weights, threads: threads)
+        return try RoutedExperts.run(variant, input: hidden, plan: plan, experts: weights, threads: threads)
     }
 }
 

@@ -40,10 +40,8 @@ public struct MoEBlock: Sendable {
         let routing = try router.route(hidden, variant: variant, threads: threads)
         let plan = RoutingPlan(RouteAssignments(routing, expertCount: config.expertCount), capacityFactor: config.capacityFactor)
         let scalesInput = routing.scalesExpertInput
-        let intermediate = try ProjectionToIntermediate.run(variant, input: hidden, plan: plan, experts: experts,
-                                                        scalesInput: scalesInput, threads: threads)
-        var output = try ProjectionToOutput.run(variant, intermediate: intermediate, plan: plan, experts: experts,
-                                            weightsOutputs: !scalesInput, threads: threads)
+        var output = try RoutedExperts.run(variant, input: hidden, plan: plan, experts: experts, scalesInput: scalesInput,
+                                           weightsOutputs: !scalesInput, threads: threads)
         try sharedExpert?.add(to: &output, input: hidden, variant: variant, threads: threads)
         return MoEBlockOutput(hiddenStates: output, routing: routing, plan: plan)
     }

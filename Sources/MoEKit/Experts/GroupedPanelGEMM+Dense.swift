@@ -1,10 +1,10 @@
 extension PackedRows {
     /// Packs a row-major matrix whose rows are `plan`'s rows in order (`[plan.rowCount, depth]`).
-    init(rowMajor values: [Float], plan: RoutingPlan, depth: Int, threads: Int) {
+    init(rowMajor values: [Float], plan: RoutingPlan, depth: Int, format: Format = .f32, threads: Int) {
         self = values.withUnsafeBufferPointer { x in
-            PackedRows(plan: plan, depth: depth, threads: threads) { row, out in
-                for k in 0..<depth { out[k] = x[row * depth + k] }
-            }
+            // No values: no rows to gather.
+            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: depth, format: format) }
+            return PackedRows(plan: plan, depth: depth, format: format, threads: threads) { row in (base + row * depth, 1) }
         }
     }
 }

@@ -1,81 +1,190 @@
 /// Activations repacked into the row tiles the micro-kernels read: each expert's rows (in ``RoutingPlan``
 /// order) are cut into tiles of 8, and a tile is stored k-major, `tile[k][r]`, so a kernel loads one
-/// contiguous 8-float group per k (no strided row reads, no cache-set conflicts between rows).
+/// contiguous 8-value group per k (no strided row reads, no cache-set conflicts between rows).
 /// Every expert's rows start on a tile boundary; padding rows are zero.
+///
+/// Two formats: F32 (`tile[k][r]`) for F32 and BF16-weight projections, and BF16 k-pairs
+/// (`tile[kp][r]` = two bf16 in one word, low half k = 2kp) for BF16-compute projections, rounded once
+/// (to nearest, ties to even) when the tile is written.
 struct PackedRows {
+    /// What one tile element holds.
+    enum Format: Sendable {
+        case f32, bf16Pairs
+
+        /// The format a projection over `panels` reads.
+        init(_ panels: PackedPanels) { self = panels.precision == .bf16Compute ? .bf16Pairs : .f32 }
+    }
+
+    let format: Format
     /// Columns (H for the first projection, F for the second).
     let depth: Int
     /// For each expert, its first padded row (E + 1 values, multiples of 8).
     let paddedOffsets: [Int]
     /// For each plan row, its padded row.
     let paddedRow: [Int]
+    /// For each tile, its first plan row and how many plan rows it holds (1…8).
+    let tileFirstRow: [Int], tileRowCount: [Int]
+    /// F32 tiles (format `.f32`; empty otherwise).
     var storage: [Float]
-    /// The same tiles as bf16 k-pairs (`tile[kp][r]`), for BF16-compute weights; empty otherwise.
-    var pairs: [UInt32] = []
+    /// BF16 k-pair tiles (format `.bf16Pairs`; empty otherwise).
+    var pairs: [UInt32]
 
-    /// Calls `body` with the storage and the pair-tile pointers (the latter `nil` when there are none).
-    /// Empty tiles (no rows) are never read; a one-element stand-in keeps the pointer non-nil.
-    func withPointers<R>(_ body: (UnsafePointer<Float>, UnsafePointer<UInt32>?) -> R) -> R {
-        let values = storage.isEmpty ? [0] : storage
-        return values.withUnsafeBufferPointer { s in
-            pairs.withUnsafeBufferPointer { p in
-                // Non-empty arrays always have a base address.
-                body(s.baseAddress.unsafelyUnwrapped, pairs.isEmpty ? nil : p.baseAddress)
+    /// k-pairs per row: `(depth + 1) / 2` (an odd depth pads the last pair's high half with zero).
+    var pairCount: Int { (depth + 1) / 2 }
+    var tileCount: Int { tileFirstRow.count }
+    /// Elements (floats or words) per tile.
+    var tileElements: Int { TileKernel.rows * (format == .f32 ? depth : pairCount) }
+
+    /// The layout for `plan`, its elements not yet written: NaN-poisoned in debug builds (tests), left
+    /// uninitialised in release builds. Every writer writes whole tiles, padding rows included.
+    init(plan: RoutingPlan, depth: Int, format: Format) {
+        let tile = TileKernel.rows
+        var padded = [Int](repeating: 0, count: plan.expertCount + 1)
+        var paddedRow = [Int](repeating: 0, count: plan.rowCount)
+        var firstRows: [Int] = [], counts: [Int] = []
+        for e in 0..<plan.expertCount {
+            let count = plan.tokensPerExpert[e]
+            for i in 0..<count { paddedRow[plan.offsets[e] + i] = padded[e] + i }
+            padded[e + 1] = padded[e] + (count + tile - 1) / tile * tile
+            for first in stride(from: 0, to: count, by: tile) {
+                firstRows.append(plan.offsets[e] + first)
+                counts.append(min(tile, count - first))
             }
         }
+        self.format = format
+        self.depth = depth
+        paddedOffsets = padded
+        self.paddedRow = paddedRow
+        tileFirstRow = firstRows
+        tileRowCount = counts
+        let elements = firstRows.count * tile * (format == .f32 ? depth : (depth + 1) / 2)
+        storage = format == .f32 ? Self.unwritten(elements, poison: Float.nan) : []
+        pairs = format == .bf16Pairs ? Self.unwritten(elements, poison: UInt32.max) : []  // bf16 NaN pairs
     }
 
-    /// Rounds every tile to bf16 k-pairs (activations of a BF16-compute projection).
-    mutating func makePairs(threads: Int) {
-        let tile = TileKernel.rows
-        let pairCount = (depth + 1) / 2
-        let tiles = (paddedOffsets.last ?? 0) / tile
-        var words = [UInt32](repeating: 0, count: tiles * tile * pairCount)
-        storage.withUnsafeBufferPointer { x in
-            words.withUnsafeMutableBufferPointer { out in
-                Parallel.forEach(tiles, threads: threads) { t in
-                    for k in 0..<depth {
-                        for r in 0..<tile {
-                            let bits = UInt32(BFloat16(x[t * tile * depth + k * tile + r]).bitPattern)
-                            out[t * tile * pairCount + (k / 2) * tile + r] |= k % 2 == 0 ? bits : bits << 16
+    private static func unwritten<T>(_ count: Int, poison: T) -> [T] {
+        #if DEBUG
+        return [T](repeating: poison, count: count)
+        #else
+        return [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        #endif
+    }
+
+    /// Gathers rows: plan row `row` is `depth` values at `source(row).values`, times `source(row).scale`.
+    init(plan: RoutingPlan, depth: Int, format: Format, threads: Int,
+         source: (_ row: Int) -> (values: UnsafePointer<Float>, scale: Float)) {
+        self.init(plan: plan, depth: depth, format: format)
+        let (tile, pairCount, format) = (TileKernel.rows, pairCount, format)
+        let (firstRows, counts) = (tileFirstRow, tileRowCount)
+        let tileElements = tileElements
+        withMutableTiles { floats, words in
+            Parallel.forEach(firstRows.count, threads: threads) { t in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile) { column in
+                    // One k at a time: the tile's 8 rows (zero for padding), then one store of the group.
+                    let values = column.baseAddress.unsafelyUnwrapped
+                    let rows = (0..<counts[t]).map { source(firstRows[t] + $0) }
+                    for r in 0..<(2 * tile) { values[r] = 0 }
+                    switch format {
+                    case .f32:
+                        let out = floats + t * tileElements
+                        for k in 0..<depth {
+                            for (r, row) in rows.enumerated() { values[r] = row.values[k] * row.scale }
+                            for r in 0..<tile { out[k * tile + r] = values[r] }
+                        }
+                    case .bf16Pairs:
+                        let out = words + t * tileElements
+                        for kp in 0..<pairCount {
+                            let (k, hasHigh) = (2 * kp, 2 * kp + 1 < depth)
+                            for (r, row) in rows.enumerated() {
+                                values[r] = row.values[k] * row.scale
+                                values[tile + r] = hasHigh ? row.values[k + 1] * row.scale : 0
+                            }
+                            for r in 0..<tile { out[kp * tile + r] = Self.pair(values[r], values[tile + r]) }
                         }
                     }
                 }
             }
         }
-        pairs = words
     }
 
-    /// Packs rows produced by `source(row, into:)`, which writes a row's `depth` values (plan row order).
-    init(plan: RoutingPlan, depth: Int, threads: Int,
-         source: (_ row: Int, _ values: UnsafeMutablePointer<Float>) -> Void) {
-        let tile = TileKernel.rows
-        var padded = [Int](repeating: 0, count: plan.expertCount + 1)
-        var paddedRow = [Int](repeating: 0, count: plan.rowCount)
-        for e in 0..<plan.expertCount {
-            let count = plan.tokensPerExpert[e]
-            for i in 0..<count { paddedRow[plan.offsets[e] + i] = padded[e] + i }
-            padded[e + 1] = padded[e] + (count + tile - 1) / tile * tile
-        }
-        var storage = [Float](repeating: 0, count: padded[plan.expertCount] * depth)
-        storage.withUnsafeMutableBufferPointer { out in
-            paddedRow.withUnsafeBufferPointer { paddedRow in
-                Parallel.forEach(plan.rowCount, threads: threads) { row in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: depth) { values in
-                        source(row, values.baseAddress!)
-                        let p = paddedRow[row]
-                        let base = (p / tile) * tile * depth + p % tile
-                        for k in 0..<depth { out[base + k * tile] = values[k] }
+    /// One bf16 k-pair word: `low` in bits 0–15, `high` in bits 16–31, each rounded to nearest even.
+    @inline(__always) static func pair(_ low: Float, _ high: Float) -> UInt32 {
+        UInt32(BFloat16(low).bitPattern) | UInt32(BFloat16(high).bitPattern) << 16
+    }
+
+    /// Calls `body` with mutable base pointers of the F32 and pair storage (a stand-in for the empty one).
+    mutating func withMutableTiles<R>(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<UInt32>) -> R) -> R {
+        var floatStandIn: Float = 0, wordStandIn: UInt32 = 0
+        return storage.withUnsafeMutableBufferPointer { s in
+            pairs.withUnsafeMutableBufferPointer { p in
+                withUnsafeMutablePointer(to: &floatStandIn) { f in
+                    withUnsafeMutablePointer(to: &wordStandIn) { w in
+                        body(s.baseAddress ?? f, p.baseAddress ?? w)
                     }
                 }
             }
         }
-        self.depth = depth
-        paddedOffsets = padded
-        self.paddedRow = paddedRow
-        self.storage = storage
+    }
+
+    /// Calls `body` with the F32 storage and the pair-tile pointers (the latter `nil` in F32 format).
+    /// Empty tiles (no rows) are never read; a one-element stand-in keeps the F32 pointer non-nil.
+    func withPointers<R>(_ body: (UnsafePointer<Float>, UnsafePointer<UInt32>?) -> R) -> R {
+        let values = storage.isEmpty ? [0] : storage
+        return values.withUnsafeBufferPointer { s in
+            pairs.withUnsafeBufferPointer { p in
+                // Non-empty arrays always have a base address.
+                body(s.baseAddress.unsafelyUnwrapped, format == .bf16Pairs ? p.baseAddress : nil)
+            }
+        }
     }
 
     /// Element offset of the tile holding plan row `row`, which must start a tile of its expert.
     @inline(__always) func tileOffset(row: Int) -> Int { paddedRow[row] * depth }
+
+    /// The rows back in plan order, row-major `[rows, depth]` (F32 format).
+    func rowMajor(rowCount: Int) -> [Float] {
+        let tile = TileKernel.rows
+        var out = [Float](repeating: .nan, count: rowCount * depth)
+        for row in 0..<rowCount {
+            let p = paddedRow[row]
+            let base = (p / tile) * tile * depth + p % tile
+            for k in 0..<depth { out[row * depth + k] = storage[base + k * tile] }
+        }
+        return out
+    }
+}
+
+extension PackedRows {
+    /// Writes a computed `[rows, 32]` block (row stride 32) into the tiles: plan rows `firstRow…` (the
+    /// first of a tile), columns `firstColumn ..< firstColumn + columns` (`firstColumn` a multiple of 32).
+    /// Padding rows up to the next tile boundary are written as zero.
+    @inline(__always)
+    static func writeBlock(_ block: UnsafePointer<Float>, rows: Int, columns: Int, firstPaddedRow: Int, firstColumn: Int,
+                           depth: Int, format: Format, floats: UnsafeMutablePointer<Float>, words: UnsafeMutablePointer<UInt32>) {
+        let tile = TileKernel.rows
+        let width = PackedPanels.width
+        let tiles = (rows + tile - 1) / tile
+        for t in 0..<tiles {
+            let tileIndex = firstPaddedRow / tile + t
+            let live = min(tile, rows - t * tile)
+            switch format {
+            case .f32:
+                let out = floats + tileIndex * tile * depth + firstColumn * tile
+                for c in 0..<columns {
+                    for r in 0..<tile { out[c * tile + r] = r < live ? block[(t * tile + r) * width + c] : 0 }
+                }
+            case .bf16Pairs:
+                let pairCount = (depth + 1) / 2
+                let out = words + tileIndex * tile * pairCount + firstColumn / 2 * tile
+                for cp in 0..<((columns + 1) / 2) {
+                    let (c, hasHigh) = (2 * cp, 2 * cp + 1 < columns)
+                    for r in 0..<tile {
+                        guard r < live else { out[cp * tile + r] = 0; continue }
+                        let row = block + (t * tile + r) * width
+                        out[cp * tile + r] = pair(row[c], hasHigh ? row[c + 1] : 0)
+                    }
+                }
+            }
+        }
+    }
 }

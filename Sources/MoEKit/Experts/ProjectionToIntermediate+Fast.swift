@@ -1,48 +1,59 @@
 import CMoEKernels
 
 extension ProjectionToIntermediate {
-    /// Reader → compute → writer over ``PackedPanels``:
-    /// - reader: gathers (and for Llama-4 scales) every row's token into a row-packed `[rows, H]` block
-    ///   (token slicing: each expert sees only its rows);
-    /// - compute: ``GroupedPanelGEMM`` produces gate and up for one (expert, row block, panel) item;
-    /// - writer: bias, activation, store into the row-packed `[rows, F]` output.
-    /// Each item writes disjoint outputs and every reduction runs in a fixed order, so results do not
-    /// depend on `threads` or on which other tokens share the batch.
+    /// The fast kernel with a row-major `[rows, F]` result (``run(_:input:plan:experts:scalesInput:threads:)``).
     static func fast(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, scalesInput: Bool,
                      threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
+        let rows = packed(input: input, plan: plan, experts: experts, scalesInput: scalesInput, threads: threads, isa: isa, format: .f32)
+        output.storage = rows.rowMajor(rowCount: plan.rowCount)
+    }
+
+    /// Reader → compute → writer over ``PackedPanels``, the result left in the row tiles
+    /// `projection_to_output` reads (in `format`, so a BF16-compute block rounds each activation once,
+    /// here, and never materialises a row-major intermediate):
+    /// - reader: gathers (and for Llama-4 scales) every row's token into row tiles (token slicing: each
+    ///   expert sees only its rows);
+    /// - compute: ``GroupedPanelGEMM`` produces gate and up for one (expert, row block, panel) item, the
+    ///   two panels over the same A tiles while they are in cache;
+    /// - writer: bias, activation, then the item's `[rows, 32]` block into the output tiles.
+    /// Each item writes disjoint outputs and every reduction runs in a fixed order, so results do not
+    /// depend on `threads` or on which other tokens share the batch.
+    static func packed(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, scalesInput: Bool,
+                       threads: Int, isa: TileKernel.ISA = .detected, format: PackedRows.Format) -> PackedRows {
         let (h, f) = (experts.hiddenSize, experts.intermediateSize)
         let packed = experts.packed
         let kind = experts.kind
         let width = PackedPanels.width
-        var gathered = input.storage.withUnsafeBufferPointer { x in
-            PackedRows(plan: plan, depth: h, threads: threads) { row, values in
-                let t = Int(plan.rowToken[row])
-                let scale = scalesInput ? plan.rowWeight[row] : 1
-                for i in 0..<h { values[i] = x[t * h + i] * scale }
+        let gathered = input.storage.withUnsafeBufferPointer { x in
+            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(packed.gate)) }
+            return PackedRows(plan: plan, depth: h, format: .init(packed.gate), threads: threads) { row in
+                (base + Int(plan.rowToken[row]) * h, scalesInput ? plan.rowWeight[row] : 1)
             }
         }
-        if packed.gate.precision == .bf16Compute { gathered.makePairs(threads: threads) }
+        var output = PackedRows(plan: plan, depth: f, format: format)
         let items = GroupedPanelGEMM.items(plan, panelCount: packed.gate.panelCount)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
-        gathered.withPointers { a, aPairs in
-            output.storage.withUnsafeMutableBufferPointer { out in
+        let outputPaddedRow = output.paddedRow
+        output.withMutableTiles { floats, words in
+            gathered.withPointers { a, aPairs in
                 packed.gate.withPointers { gateWeights in
                     (packed.up ?? packed.gate).withPointers { upWeights in
                         Parallel.forEach(items.count, threads: threads) { index in
                             let item = items[index]
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
-                                let gateTile = tile.baseAddress!, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
+                                let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
                                 GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gate, weights: gateWeights, into: gateTile)
                                 if let up = packed.up {
                                     GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: up, weights: upWeights, into: upTile)
                                 }
                                 let columns = min(width, f - item.panel * width)
                                 let firstColumn = item.panel * width
-                                if kind == .gated(.silu) && isa == .avx512 {
-                                    // Vectorised SwiGLU (AVX-512 polynomial exp) straight into the output rows.
+                                // The activation in place over the gate block.
+                                if kind == .gated(.silu) && isa == .avx512 && gateBias.isEmpty && upBias.isEmpty {
+                                    // Vectorised SwiGLU (AVX-512 polynomial exp).
                                     for r in 0..<item.rows {
-                                        moe_swiglu_avx512(Int32(columns), gateTile + r * width, nil, upTile + r * width, nil,
-                                                          out.baseAddress! + (item.firstRow + r) * f + firstColumn)
+                                        let g = gateTile + r * width
+                                        moe_swiglu_avx512(Int32(columns), g, nil, upTile + r * width, nil, g)
                                     }
                                 } else {
                                     for r in 0..<item.rows {
@@ -51,15 +62,18 @@ extension ProjectionToIntermediate {
                                             var g = gateTile[r * width + c], u = upTile[r * width + c]
                                             if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
                                             if !upBias.isEmpty { u += upBias[item.expert * f + j] }
-                                            out[(item.firstRow + r) * f + j] = ExpertActivation.apply(kind, gate: g, up: u)
+                                            gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
                                         }
                                     }
                                 }
+                                PackedRows.writeBlock(gateTile, rows: item.rows, columns: columns, firstPaddedRow: outputPaddedRow[item.firstRow],
+                                                      firstColumn: firstColumn, depth: f, format: format, floats: floats, words: words)
                             }
                         }
                     }
                 }
             }
         }
+        return output
     }
 }

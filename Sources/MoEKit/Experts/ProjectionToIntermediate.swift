@@ -8,16 +8,21 @@ public enum ProjectionToIntermediate {
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` when `input`, `plan` and `experts` disagree.
     public static func run(_ variant: KernelVariant, input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights,
                            scalesInput: Bool = false, threads: Int = 1) throws(TensorError) -> Tensor<Float> {
-        guard input.shape == [plan.tokenCount, experts.hiddenSize] else {
-            throw .shapeMismatch(expected: "input [\(plan.tokenCount), \(experts.hiddenSize)]", actual: "\(input.shape)")
-        }
-        try plan.check(against: experts)
+        try check(input: input, plan: plan, experts: experts)
         var output = Tensor<Float>(shape: [plan.rowCount, experts.intermediateSize], repeating: .nan)
         switch variant {
         case .reference: reference(input: input, plan: plan, experts: experts, scalesInput: scalesInput, into: &output)
         case .fast: fast(input: input, plan: plan, experts: experts, scalesInput: scalesInput, threads: threads, into: &output)
         }
         return output
+    }
+
+    /// Checks that `input`, `plan` and `experts` agree.
+    static func check(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights) throws(TensorError) {
+        guard input.shape == [plan.tokenCount, experts.hiddenSize] else {
+            throw .shapeMismatch(expected: "input [\(plan.tokenCount), \(experts.hiddenSize)]", actual: "\(input.shape)")
+        }
+        try plan.check(against: experts)
     }
 
     /// Plain loops, `Double` accumulation: the specification.

@@ -45,18 +45,25 @@ public enum ProjectionToOutput {
         }
     }
 
-    /// Compute stage per (expert, row block, panel) item into a row-packed `[rows, H]` buffer (+ bias),
-    /// then the writer combines per token in slot order. Both stages split work into disjoint outputs.
+    /// The fast kernel on a row-major intermediate (``run(_:intermediate:plan:experts:weightsOutputs:threads:)``).
     static func fast(intermediate: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
                      threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
-        let (h, f, k) = (experts.hiddenSize, experts.intermediateSize, plan.expertsPerToken)
+        let rows = PackedRows(rowMajor: intermediate.storage, plan: plan, depth: experts.intermediateSize,
+                              format: .init(experts.packed.down), threads: threads)
+        fast(rows: rows, plan: plan, experts: experts, weightsOutputs: weightsOutputs, threads: threads, isa: isa, into: &output)
+    }
+
+    /// Compute stage per (expert, row block, panel) item over the intermediate's row tiles into a
+    /// row-packed `[rows, H]` buffer (+ bias), then the writer combines per token in slot order. Both
+    /// stages split work into disjoint outputs.
+    static func fast(rows packedRows: PackedRows, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
+                     threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
+        let (h, k) = (experts.hiddenSize, plan.expertsPerToken)
         let down = experts.packed.down
         let width = PackedPanels.width
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        var packedRows = PackedRows(rowMajor: intermediate.storage, plan: plan, depth: f, threads: threads)
-        if down.precision == .bf16Compute { packedRows.makePairs(threads: threads) }
         packedRows.withPointers { a, aPairs in
             rowsOut.withUnsafeMutableBufferPointer { out in
                 down.withPointers { weights in

@@ -200,10 +200,9 @@ public struct ExpertParallelMoE: Sendable {
                                                 expertIDs: rows.experts, weights: rows.weights))
         let scalesInput = block.router.kind.scalesExpertInput
         guard let tensorCommunicator, !slices.isEmpty else {
-            let a = try ProjectionToIntermediate.run(variant, input: x, plan: plan, experts: block.experts, scalesInput: scalesInput, threads: threads)
             // One slot per row and no weighting: 0 + 1·o = o exactly; the weight is applied at the source.
-            return try ProjectionToOutput.run(variant, intermediate: a, plan: plan, experts: block.experts, weightsOutputs: false,
-                                              threads: threads).storage
+            return try RoutedExperts.run(variant, input: x, plan: plan, experts: block.experts, scalesInput: scalesInput,
+                                         weightsOutputs: false, threads: threads).storage
         }
         // Tensor parallel: my intermediate columns, all-gather, my output columns over the whole F, all-gather.
         let slice = slices[tensorCommunicator.rank]
