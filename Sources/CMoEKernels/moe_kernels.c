@@ -40,6 +40,13 @@ AVX512 static inline void store_tile512(int rows, float *c, int accumulate, __m5
 // A is a packed tile: a[k * 8 + r]. Only the first R rows are computed (R = rows, specialised so a
 // decode step with one or two rows does not pay for eight); every element's accumulation chain is the
 // same whatever R is, so a token's result does not depend on how many rows share its tile.
+// Weights stream from memory once per row block; the hardware prefetcher alone leaves the kernel
+// waiting on them (qwen3 shapes: 363 vs 485 GFLOP/s on one core with a software prefetch 16 KiB ahead,
+// mixtral shapes 480 vs 520). Panels are contiguous per expert, so "ahead" runs on into the next K-block
+// and panel.
+#define PREFETCH_AHEAD_BYTES 16384
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + PREFETCH_AHEAD_BYTES, _MM_HINT_T0)
+
 #define DEFINE_TILE512(NAME, R, LOAD_B)                                                        \
     AVX512 static void NAME(int depth, const float *a, const void *bv, __m512 *out) {          \
         /* Local accumulators: through `out` the compiler would store them after every FMA,   \
@@ -62,8 +69,9 @@ AVX512 static inline __m512 widen_bf16(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-#define LOAD_F32 { const float *b = (const float *)bv; b0 = _mm512_loadu_ps(b + k * 32); b1 = _mm512_loadu_ps(b + k * 32 + 16); }
-#define LOAD_BF16 { const uint16_t *b = (const uint16_t *)bv; \
+#define LOAD_F32 { const float *b = (const float *)bv; PREFETCH(b + k * 32); PREFETCH(b + k * 32 + 16); \
+    b0 = _mm512_loadu_ps(b + k * 32); b1 = _mm512_loadu_ps(b + k * 32 + 16); }
+#define LOAD_BF16 { const uint16_t *b = (const uint16_t *)bv; PREFETCH(b + k * 32); \
     b0 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32))); \
     b1 = widen_bf16(_mm256_loadu_si256((const __m256i *)(b + k * 32 + 16))); }
 
@@ -104,6 +112,8 @@ AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const ui
         __m512 acc[16];                                                                               \
         for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();                                    \
         for (int k = 0; k < pairs; k++) {                                                             \
+            PREFETCH(b + k * 32);                                                                     \
+            PREFETCH(b + k * 32 + 16);                                                                \
             __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 32));                   \
             __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 32 + 16));              \
             for (int i = 0; i < R; i++) {                                                             \

@@ -66,5 +66,5 @@ public struct ExpertWeights: Sendable {
     public static var kernelISA: String { TileKernel.isaName }
 
     /// How the fast kernels store these weights.
-    public var precision: WeightPrecision { packed.gate.precision }
+    public var precision: WeightPrecision { packed.gateUp.precision }
 }

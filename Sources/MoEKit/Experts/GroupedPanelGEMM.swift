@@ -31,16 +31,17 @@ enum GroupedPanelGEMM {
 
     /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows, A given as
     /// ``PackedRows``.
+    /// `source` picks one of interleaved stacks (gate 0, up 1).
     @inline(__always)
     static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, pointer: UnsafePointer<Float>,
-                         pairs aPairs: UnsafePointer<UInt32>? = nil, panels: PackedPanels, weights: PanelPointers,
+                         pairs aPairs: UnsafePointer<UInt32>? = nil, panels: PackedPanels, source: Int = 0, weights: PanelPointers,
                          into c: UnsafeMutablePointer<Float>) {
+        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel, source: source)
         if let pairs = weights.bf16Pairs, let aPairs {
-            multiplyPairs(item, a: a, aPairs: aPairs, panels: panels, weights: pairs, into: c)
+            multiplyPairs(item, a: a, aPairs: aPairs, panelOffset: offset, weights: pairs, into: c)
             return
         }
         let depth = a.depth
-        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel)
         let firstTile = pointer + a.tileOffset(row: item.firstRow)
         var k0 = 0
         repeat {
@@ -61,12 +62,11 @@ enum GroupedPanelGEMM {
 extension GroupedPanelGEMM {
     /// The BF16-compute variant: activations and weights as bf16 k-pairs.
     @inline(__always)
-    static func multiplyPairs(_ item: Item, a: PackedRows, aPairs: UnsafePointer<UInt32>, panels: PackedPanels,
+    static func multiplyPairs(_ item: Item, a: PackedRows, aPairs: UnsafePointer<UInt32>, panelOffset offset: Int,
                               weights: UnsafePointer<UInt32>, into c: UnsafeMutablePointer<Float>) {
-        let pairs = panels.pairCount
-        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel)
+        let pairs = a.pairCount
         let firstTile = aPairs + a.paddedRow[item.firstRow] * pairs
-        let block = TileKernel.depthBlock / 2
+        let block = TileKernel.pairBlock
         var k0 = 0
         repeat {
             let kc = min(block, pairs - k0)

@@ -17,6 +17,10 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 /// into panels of ``width`` and each panel is stored `in`-major, so a kernel streams one contiguous
 /// panel: `panel[p][i][c] = W[p·width + c, i]` (zero beyond `out`). A K-block of a panel is a
 /// contiguous slice of it.
+///
+/// Several stacks of the same shape can be interleaved panel by panel (gate and up: panel `p` of
+/// source `s` is stored as panel `p·sources + s`), so one work item streams gate panel p and then up
+/// panel p from consecutive memory, and the kernels' prefetch runs from the one into the other.
 struct PackedPanels: Sendable {
     /// Output columns per panel: two 512-bit registers of floats.
     static let width = Int(MOE_PANEL_WIDTH)
@@ -29,8 +33,12 @@ struct PackedPanels: Sendable {
     }
 
     let matrixCount: Int
+    /// Output columns of one source matrix.
     let outFeatures: Int
     let inFeatures: Int
+    /// Interleaved source stacks (1, or 2 for gate and up).
+    let sourceCount: Int
+    /// Panels of one source matrix: `⌈outFeatures / width⌉`.
     let panelCount: Int
     let storage: Storage
 
@@ -45,29 +53,40 @@ struct PackedPanels: Sendable {
     /// k-pairs per panel column (BF16-compute layout).
     var pairCount: Int { (inFeatures + 1) / 2 }
 
+    /// Packs one stack `[matrices, out, in]`.
     init(_ w: Tensor<Float>, precision: WeightPrecision) {
-        let (m, out, inF) = (w.shape[0], w.shape[1], w.shape[2])
+        self.init(interleaving: [w], precision: precision)
+    }
+
+    /// Packs stacks of one shape `[matrices, out, in]`, interleaved panel by panel.
+    init(interleaving sources: [Tensor<Float>], precision: WeightPrecision) {
+        let shape = sources.first?.shape ?? [0, 0, 0]
+        let (m, out, inF, count) = (shape[0], shape[1], shape[2], sources.count)
         let panels = (out + Self.width - 1) / Self.width
-        var packed = [Float](repeating: 0, count: m * panels * inF * Self.width)
-        for matrix in 0..<m {
-            for o in 0..<out {
-                let (p, c) = (o / Self.width, o % Self.width)
-                let base = ((matrix * panels + p) * inF) * Self.width + c
-                let source = (matrix * out + o) * inF
-                for i in 0..<inF { packed[base + i * Self.width] = w.storage[source + i] }
+        let stored = panels * count
+        var packed = [Float](repeating: 0, count: m * stored * inF * Self.width)
+        for (s, w) in sources.enumerated() {
+            for matrix in 0..<m {
+                for o in 0..<out {
+                    let (p, c) = (o / Self.width, o % Self.width)
+                    let base = ((matrix * stored + p * count + s) * inF) * Self.width + c
+                    let source = (matrix * out + o) * inF
+                    for i in 0..<inF { packed[base + i * Self.width] = w.storage[source + i] }
+                }
             }
         }
         matrixCount = m
         outFeatures = out
         inFeatures = inF
+        sourceCount = count
         panelCount = panels
         switch precision {
         case .f32: storage = .f32(packed)
         case .bf16: storage = .bf16(packed.map { BFloat16($0).bitPattern })
         case .bf16Compute:
             let pairs = (inF + 1) / 2
-            var words = [UInt32](repeating: 0, count: m * panels * pairs * Self.width)
-            for panel in 0..<(m * panels) {
+            var words = [UInt32](repeating: 0, count: m * stored * pairs * Self.width)
+            for panel in 0..<(m * stored) {
                 for i in 0..<inF {
                     for c in 0..<Self.width {
                         let bits = UInt32(BFloat16(packed[(panel * inF + i) * Self.width + c]).bitPattern)
@@ -79,11 +98,12 @@ struct PackedPanels: Sendable {
         }
     }
 
-    /// Element (or word, for k-pairs) offset of panel `p` of matrix `m`.
-    @inline(__always) func panelOffset(matrix m: Int, panel p: Int) -> Int {
+    /// Element (or word, for k-pairs) offset of panel `p` of source `s` of matrix `m`.
+    @inline(__always) func panelOffset(matrix m: Int, panel p: Int, source s: Int = 0) -> Int {
+        let index = (m * panelCount + p) * sourceCount + s
         switch storage {
-        case .bf16Pairs: (m * panelCount + p) * pairCount * Self.width
-        case .f32, .bf16: (m * panelCount + p) * inFeatures * Self.width
+        case .bf16Pairs: return index * pairCount * Self.width
+        case .f32, .bf16: return index * inFeatures * Self.width
         }
     }
 
@@ -93,15 +113,17 @@ struct PackedPanels: Sendable {
     }
 }
 
-/// The fast-kernel layout of ``ExpertWeights``.
+/// The fast-kernel layout of ``ExpertWeights``: gate and up interleaved panel by panel (source 0 gate,
+/// source 1 up; gate alone for ungated experts), and down.
 struct PackedExpertWeights: Sendable {
-    let gate: PackedPanels
-    let up: PackedPanels?
+    let gateUp: PackedPanels
     let down: PackedPanels
 
     init(gate: Tensor<Float>, up: Tensor<Float>?, down: Tensor<Float>, precision: WeightPrecision) {
-        self.gate = PackedPanels(gate, precision: precision)
-        self.up = up.map { PackedPanels($0, precision: precision) }
+        gateUp = PackedPanels(interleaving: [gate] + (up.map { [$0] } ?? []), precision: precision)
         self.down = PackedPanels(down, precision: precision)
     }
+
+    /// Whether experts have an up projection (gated activations).
+    var isGated: Bool { gateUp.sourceCount == 2 }
 }

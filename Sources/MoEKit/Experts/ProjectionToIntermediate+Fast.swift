@@ -25,50 +25,50 @@ extension ProjectionToIntermediate {
         let kind = experts.kind
         let width = PackedPanels.width
         let gathered = input.storage.withUnsafeBufferPointer { x in
-            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(packed.gate)) }
-            return PackedRows(plan: plan, depth: h, format: .init(packed.gate), threads: threads) { row in
+            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp)) }
+            return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp), threads: threads) { row in
                 (base + Int(plan.rowToken[row]) * h, scalesInput ? plan.rowWeight[row] : 1)
             }
         }
         var output = PackedRows(plan: plan, depth: f, format: format)
-        let items = GroupedPanelGEMM.items(plan, panelCount: packed.gate.panelCount)
+        let items = GroupedPanelGEMM.items(plan, panelCount: packed.gateUp.panelCount)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
         let outputPaddedRow = output.paddedRow
         output.withMutableTiles { floats, words in
             gathered.withPointers { a, aPairs in
-                packed.gate.withPointers { gateWeights in
-                    (packed.up ?? packed.gate).withPointers { upWeights in
-                        Parallel.forEach(items.count, threads: threads) { index in
-                            let item = items[index]
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
-                                let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
-                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gate, weights: gateWeights, into: gateTile)
-                                if let up = packed.up {
-                                    GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: up, weights: upWeights, into: upTile)
-                                }
-                                let columns = min(width, f - item.panel * width)
-                                let firstColumn = item.panel * width
-                                // The activation in place over the gate block.
-                                if kind == .gated(.silu) && isa == .avx512 && gateBias.isEmpty && upBias.isEmpty {
-                                    // Vectorised SwiGLU (AVX-512 polynomial exp).
-                                    for r in 0..<item.rows {
-                                        let g = gateTile + r * width
-                                        moe_swiglu_avx512(Int32(columns), g, nil, upTile + r * width, nil, g)
-                                    }
-                                } else {
-                                    for r in 0..<item.rows {
-                                        for c in 0..<columns {
-                                            let j = firstColumn + c
-                                            var g = gateTile[r * width + c], u = upTile[r * width + c]
-                                            if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
-                                            if !upBias.isEmpty { u += upBias[item.expert * f + j] }
-                                            gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
-                                        }
-                                    }
-                                }
-                                PackedRows.writeBlock(gateTile, rows: item.rows, columns: columns, firstPaddedRow: outputPaddedRow[item.firstRow],
-                                                      firstColumn: firstColumn, depth: f, format: format, floats: floats, words: words)
+                packed.gateUp.withPointers { weights in
+                    Parallel.forEach(items.count, threads: threads) { index in
+                        let item = items[index]
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
+                            let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
+                            GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gateUp,
+                                                      source: 0, weights: weights, into: gateTile)
+                            if packed.isGated {
+                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gateUp,
+                                                          source: 1, weights: weights, into: upTile)
                             }
+                            let columns = min(width, f - item.panel * width)
+                            let firstColumn = item.panel * width
+                            // The activation in place over the gate block.
+                            if kind == .gated(.silu) && isa == .avx512 && gateBias.isEmpty && upBias.isEmpty {
+                                // Vectorised SwiGLU (AVX-512 polynomial exp).
+                                for r in 0..<item.rows {
+                                    let g = gateTile + r * width
+                                    moe_swiglu_avx512(Int32(columns), g, nil, upTile + r * width, nil, g)
+                                }
+                            } else {
+                                for r in 0..<item.rows {
+                                    for c in 0..<columns {
+                                        let j = firstColumn + c
+                                        var g = gateTile[r * width + c], u = upTile[r * width + c]
+                                        if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
+                                        if !upBias.isEmpty { u += upBias[item.expert * f + j] }
+                                        gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
+                                    }
+                                }
+                            }
+                            PackedRows.writeBlock(gateTile, rows: item.rows, columns: columns, firstPaddedRow: outputPaddedRow[item.firstRow],
+                                                  firstColumn: firstColumn, depth: f, format: format, floats: floats, words: words)
                         }
                     }
                 }
