@@ -401,9 +401,14 @@ def compare(moekit: dict, peers: dict) -> None:
     mm = moekit.get("machine", {})
     print()
     print(f"MoEKit vs peers (x = peer ms / MoEKit ms; > 1 means MoEKit is faster). "
-          f"MoEKit machine: gemm {mm.get('gemm_gflops', '?')} GFLOP/s, mem {mm.get('mem_gbs', '?')} GB/s, "
+          f"MoEKit machine: F32 GEMM peak {fmt_num(mm.get('gemm_gflops'))} GFLOP/s (MoEKit {fmt_num(mm.get('moekit_gemm_gflops'))}, "
+          f"OpenBLAS {fmt_num(mm.get('openblas_gemm_gflops'))}), mem {fmt_num(mm.get('mem_gbs'))} GB/s, "
           f"threads {mm.get('threads', '?')}; peers threads {peers.get('machine', {}).get('threads', '?')}")
     print_table(rows, header)
+
+
+def fmt_num(x):
+    return "—" if x is None else f"{x:.1f}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -34,8 +34,9 @@ struct BenchCommand: ParsableCommand {
             guard threadCount >= 1 else { throw CLIError.invalidOption("--threads must be at least 1") }
             // The smoke suite measures small roofs too: it checks the path, not the machine.
             let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
-            progress("measuring the F32 GEMM peak (\(gemmSize)³) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
-            let machine = BenchReport.Machine(gemmGFLOPS: MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount),
+            progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
+            let machine = BenchReport.Machine(moekitGEMMGFLOPS: MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount),
+                                              openBLASGEMMGFLOPS: OpenBLASPeak.gemmGFLOPS(size: gemmSize, threads: threadCount),
                                               memoryGBs: MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount),
                                               isa: ExpertWeights.kernelISA, threads: threadCount,
                                               regionMicroseconds: MachineRoofs.parallelRegionMicroseconds(threads: threadCount))

@@ -224,7 +224,12 @@ struct BenchCLITests {
         let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
         let json = try #require(object)
         let machine = try #require(json["machine"] as? [String: Any])
-        #expect((machine["gemm_gflops"] as? Double).map { $0 > 0 } == true)
+        let peak = try #require(machine["gemm_gflops"] as? Double)
+        let own = try #require(machine["moekit_gemm_gflops"] as? Double)
+        #expect(peak > 0 && peak >= own)
+        // OpenBLAS's rate when the library is installed, null otherwise; the peak is the better of the two.
+        #expect(machine.keys.contains("openblas_gemm_gflops"))
+        if let openBLAS = machine["openblas_gemm_gflops"] as? Double { #expect(peak == max(own, openBLAS)) } else { #expect(peak == own) }
         #expect((machine["mem_gbs"] as? Double).map { $0 > 0 } == true)
         let cases = try #require(json["cases"] as? [[String: Any]])
         #expect(cases.count == 6)  // T = 1, 8 × f32, bf16, bf16 compute
