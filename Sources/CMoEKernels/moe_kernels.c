@@ -25,17 +25,19 @@ int moe_cpu_level(void) {
 // ---- AVX-512: 8 rows x 32 columns, 16 accumulators ------------------------------------------
 #define AVX512 __attribute__((target("avx512f")))
 
-AVX512 static inline void store_tile512(int rows, float *c, int accumulate, __m512 *acc) {
-    for (int r = 0; r < rows; r++) {
-        __m512 lo = acc[2 * r], hi = acc[2 * r + 1];
-        if (accumulate) {
-            lo = _mm512_add_ps(_mm512_loadu_ps(c + r * 32), lo);
-            hi = _mm512_add_ps(_mm512_loadu_ps(c + r * 32 + 16), hi);
-        }
-        _mm512_storeu_ps(c + r * 32, lo);
-        _mm512_storeu_ps(c + r * 32 + 16, hi);
+// The accumulators start from C (accumulate: a later K-block continues the sum) or from zero, and
+// only the tile's live rows are loaded and stored.
+#define LOAD_ACC(R)                                                                            \
+    for (int i = 0; i < R; i++) {                                                              \
+        int live = i < rows && accumulate;                                                     \
+        acc[2 * i] = live ? _mm512_loadu_ps(c + i * 32) : _mm512_setzero_ps();                  \
+        acc[2 * i + 1] = live ? _mm512_loadu_ps(c + i * 32 + 16) : _mm512_setzero_ps();         \
     }
-}
+#define STORE_ACC(R)                                                                           \
+    for (int i = 0; i < R && i < rows; i++) {                                                  \
+        _mm512_storeu_ps(c + i * 32, acc[2 * i]);                                              \
+        _mm512_storeu_ps(c + i * 32 + 16, acc[2 * i + 1]);                                     \
+    }
 
 // A is a packed tile: a[k * 8 + r]. Only the first R rows are computed (R = rows, specialised so a
 // decode step with one or two rows does not pay for eight); every element's accumulation chain is the
@@ -48,11 +50,11 @@ AVX512 static inline void store_tile512(int rows, float *c, int accumulate, __m5
 #define PREFETCH(p) _mm_prefetch((const char *)(p) + PREFETCH_AHEAD_BYTES, _MM_HINT_T0)
 
 #define DEFINE_TILE512(NAME, R, LOAD_B)                                                        \
-    AVX512 static void NAME(int depth, const float *a, const void *bv, __m512 *out) {          \
-        /* Local accumulators: through `out` the compiler would store them after every FMA,   \
-           since a float load may alias a vector store (measured: 2.5x slower). */             \
-        __m512 acc[16];                                                                        \
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();                             \
+    AVX512 static void NAME(int rows, int depth, const float *a, const void *bv, float *c, int accumulate) { \
+        /* Local accumulators: kept in C through the loop the compiler would store them after  \
+           every FMA, since a float load may alias a vector store (measured: 2.5x slower). */   \
+        __m512 acc[2 * R];                                                                     \
+        LOAD_ACC(R)                                                                            \
         for (int k = 0; k < depth; k++) {                                                      \
             __m512 b0, b1;                                                                     \
             LOAD_B                                                                             \
@@ -62,7 +64,7 @@ AVX512 static inline void store_tile512(int rows, float *c, int accumulate, __m5
                 acc[2 * i + 1] = _mm512_fmadd_ps(x, b1, acc[2 * i + 1]);                       \
             }                                                                                  \
         }                                                                                      \
-        for (int i = 0; i < 16; i++) out[i] = acc[i];                                          \
+        STORE_ACC(R)                                                                           \
     }
 
 AVX512 static inline __m512 widen_bf16(__m256i h) {
@@ -84,14 +86,11 @@ DEFINE_TILE512(bf16_r2, 2, LOAD_BF16)
 DEFINE_TILE512(bf16_r4, 4, LOAD_BF16)
 DEFINE_TILE512(bf16_r8, 8, LOAD_BF16)
 
-typedef void (*tile512_fn)(int, const float *, const void *, __m512 *);
+typedef void (*tile512_fn)(int, int, const float *, const void *, float *, int);
 
 AVX512 static void run_tile512(int rows, int depth, const float *a, const void *b, float *c, int accumulate,
                                tile512_fn r1, tile512_fn r2, tile512_fn r4, tile512_fn r8) {
-    __m512 acc[16];
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    (rows <= 1 ? r1 : rows <= 2 ? r2 : rows <= 4 ? r4 : r8)(depth, a, b, acc);
-    store_tile512(rows, c, accumulate, acc);
+    (rows <= 1 ? r1 : rows <= 2 ? r2 : rows <= 4 ? r4 : r8)(rows, depth, a, b, c, accumulate);
 }
 
 AVX512 void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, float *c, int accumulate) {
@@ -108,9 +107,9 @@ AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const ui
 #define BF16DOT __attribute__((target("avx512f,avx512bf16")))
 
 #define DEFINE_DOT_TILE(NAME, R)                                                                      \
-    BF16DOT static void NAME(int pairs, const uint32_t *a, const uint32_t *b, __m512 *out) {          \
-        __m512 acc[16];                                                                               \
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();                                    \
+    BF16DOT static void NAME(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) { \
+        __m512 acc[2 * R];                                                                            \
+        LOAD_ACC(R)                                                                                   \
         for (int k = 0; k < pairs; k++) {                                                             \
             PREFETCH(b + k * 32);                                                                     \
             PREFETCH(b + k * 32 + 16);                                                                \
@@ -122,7 +121,7 @@ AVX512 void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const ui
                 acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], x, b1);                             \
             }                                                                                         \
         }                                                                                             \
-        for (int i = 0; i < 16; i++) out[i] = acc[i];                                                 \
+        STORE_ACC(R)                                                                                  \
     }
 
 DEFINE_DOT_TILE(dot_r1, 1)
@@ -131,13 +130,10 @@ DEFINE_DOT_TILE(dot_r4, 4)
 DEFINE_DOT_TILE(dot_r8, 8)
 
 BF16DOT void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) {
-    __m512 acc[16];
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    if (rows <= 1) dot_r1(pairs, a, b, acc);
-    else if (rows <= 2) dot_r2(pairs, a, b, acc);
-    else if (rows <= 4) dot_r4(pairs, a, b, acc);
-    else dot_r8(pairs, a, b, acc);
-    store_tile512(rows, c, accumulate, acc);
+    if (rows <= 1) dot_r1(rows, pairs, a, b, c, accumulate);
+    else if (rows <= 2) dot_r2(rows, pairs, a, b, c, accumulate);
+    else if (rows <= 4) dot_r4(rows, pairs, a, b, c, accumulate);
+    else dot_r8(rows, pairs, a, b, c, accumulate);
 }
 
 // ---- SwiGLU epilogue: out = silu(g + bg) * (u + bu), 16 lanes at a time ----------------------
