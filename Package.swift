@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "MoEKit", dependencies: ["CMoEKernels"], swiftSettings: kernelSettings),
         .target(name: "MoECost", dependencies: ["MoEKit"]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .target(name: "MoEMPI", dependencies: ["MoEKit", "CMPI"]),
+        // Empty without the trait, so a plain `swift build` (all targets) needs no Open MPI either.
+        .target(name: "MoEMPI", dependencies: ["MoEKit", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .executableTarget(
             name: "moe",
             dependencies: [

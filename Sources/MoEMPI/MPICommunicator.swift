@@ -1,3 +1,5 @@
+// Compiled only with the package trait `MPI` (`swift build --traits MPI`).
+#if MPI
 import CMPI
 import MoEKit
 
@@ -120,3 +122,4 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return displs
     }
 }
+#endif
