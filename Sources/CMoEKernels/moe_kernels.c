@@ -165,6 +165,60 @@ AVX512 void moe_swiglu_avx512(int n, const float *g, const float *gb, const floa
     }
 }
 
+// ---- Writers into k-major row tiles: a block row's 32 values scatter 8 apart ---------------
+AVX512 static inline __m512i eight_apart(void) {
+    return _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
+}
+
+AVX512 static inline __mmask16 first(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+AVX512 void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float *out, long tile_stride) {
+    __mmask16 lo = first(columns), hi = first(columns - 16);
+    int tiles = (rows + 7) / 8;
+    for (int t = 0; t < tiles; t++) {
+        float *tile = out + t * tile_stride;
+        for (int r = 0; r < 8; r++) {
+            int live = t * 8 + r < rows;
+            const float *row = block + (t * 8 + r) * 32;
+            __m512 v0 = live ? _mm512_maskz_loadu_ps(lo, row) : _mm512_setzero_ps();
+            __m512 v1 = live ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
+            _mm512_mask_i32scatter_ps(tile + r, lo, eight_apart(), v0, 4);
+            _mm512_mask_i32scatter_ps(tile + 16 * 8 + r, hi, eight_apart(), v1, 4);
+        }
+    }
+}
+
+// bf16 bits of 16 floats, as BFloat16.init(Float): NaN -> high half | 0x40, else round to nearest even.
+AVX512 static inline __m512i bf16_bits(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb)), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_mask_blend_epi32(nan, rounded, quiet);
+}
+
+AVX512 void moe_write_tiles_pairs_avx512(int rows, int columns, const float *block, uint32_t *out, long tile_stride) {
+    __mmask16 lo = first(columns), hi = first(columns - 16), words = first((columns + 1) / 2);
+    int tiles = (rows + 7) / 8;
+    for (int t = 0; t < tiles; t++) {
+        uint32_t *tile = out + t * tile_stride;
+        for (int r = 0; r < 8; r++) {
+            __m512i packed = _mm512_setzero_si512();
+            if (t * 8 + r < rows) {
+                const float *row = block + (t * 8 + r) * 32;
+                // Masked-off columns load as +0.0, whose bf16 is 0: the pad half of an odd last pair.
+                __m256i h0 = _mm512_cvtepi32_epi16(bf16_bits(_mm512_maskz_loadu_ps(lo, row)));
+                __m256i h1 = _mm512_cvtepi32_epi16(bf16_bits(_mm512_maskz_loadu_ps(hi, row + 16)));
+                packed = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);  // word j = c(2j) | c(2j+1) << 16
+            }
+            _mm512_mask_i32scatter_epi32(tile + r, words, eight_apart(), packed, 4);
+        }
+    }
+}
+
 // ---- AVX2: the 8 x 32 tile as 4 passes of 4 rows x 16 columns (8 ymm accumulators each). ----
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -214,6 +268,8 @@ void moe_panel_bf16w_avx512(int rows, int depth, const float *a, const uint16_t 
 void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate) {}
 void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) {}
 void moe_swiglu_avx512(int n, const float *g, const float *gb, const float *u, const float *ub, float *out) {}
+void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float *out, long tile_stride) {}
+void moe_write_tiles_pairs_avx512(int rows, int columns, const float *block, uint32_t *out, long tile_stride) {}
 
 #endif
 

@@ -92,4 +92,34 @@ struct ISATests {
         let reference = try RoutedExperts.run(.reference, input: x, plan: plan, experts: experts, threads: 1)
         #expect(relativeError(fused, reference) <= (precision == .bf16Compute ? 1e-2 : 1e-5))
     }
+
+    @Test("the AVX-512 tile writers give the bits of the Swift writer", arguments: [(11, 32), (8, 13), (3, 17), (16, 1)])
+    func tileWriters(_ shape: (rows: Int, columns: Int)) throws {
+        guard TileKernel.ISA.detected == .avx512 else { return }  // nothing to compare on this CPU
+        var g = SeededGenerator(seed: 10)
+        var block = randomTensor([GroupedPanelGEMM.rowBlock, PackedPanels.width], generator: &g).storage
+        // Rounding edge cases: a tie, NaN, infinities, a subnormal, negative zero.
+        block[0] = Float(bitPattern: 0x3F80_8000); block[1] = .nan; block[2] = .infinity
+        block[3] = -.infinity; block[33] = Float.leastNonzeroMagnitude; block[34] = -0.0
+        let depth = 45, tiles = (shape.rows + 7) / 8
+        for format in [PackedRows.Format.f32, .bf16Pairs] {
+            func write(_ isa: TileKernel.ISA) -> ([UInt32], [UInt32]) {
+                var floats = [Float](repeating: .nan, count: tiles * 8 * depth)
+                var words = [UInt32](repeating: .max, count: tiles * 8 * ((depth + 1) / 2))
+                block.withUnsafeBufferPointer { b in
+                    floats.withUnsafeMutableBufferPointer { f in
+                        words.withUnsafeMutableBufferPointer { w in
+                            PackedRows.writeBlock(b.baseAddress!, rows: shape.rows, columns: shape.columns, firstPaddedRow: 0,
+                                                  firstColumn: 0, depth: depth, format: format, isa: isa,
+                                                  floats: f.baseAddress!, words: w.baseAddress!)
+                        }
+                    }
+                }
+                return (floats.map(\.bitPattern), words)
+            }
+            let (swift, avx) = (write(.portable), write(.avx512))
+            #expect(swift.0 == avx.0, "F32 tiles differ (\(format))")
+            #expect(swift.1 == avx.1, "pair tiles differ (\(format))")
+        }
+    }
 }

@@ -34,6 +34,15 @@ void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint
 /// AVX-512 only (polynomial exp, ~2e-7 relative).
 void moe_swiglu_avx512(int n, const float *g, const float *gb, const float *u, const float *ub, float *out);
 
+/// Writes one computed block into k-major row tiles (the activation layout the next projection reads):
+/// for each of the block's 8-row tiles t (rows >= 1; padding rows up to a multiple of 8 written as zero),
+/// tile[t][c][r] = block[(8t + r) * 32 + c] for c < columns <= 32. `out` points at column 0 of the first
+/// tile; tiles are `tile_stride` elements apart. AVX-512 only.
+void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float *out, long tile_stride);
+/// The same rounded to bf16 k-pairs (round to nearest even, NaN kept quiet, exactly as MoEKit's BFloat16):
+/// tile[t][cp][r] = bf16(block[.. 2cp]) | bf16(block[.. 2cp + 1]) << 16 (the high half zero past `columns`).
+void moe_write_tiles_pairs_avx512(int rows, int columns, const float *block, uint32_t *out, long tile_stride);
+
 /// Sums n floats (memory-bandwidth probe); the value is returned so the read cannot be elided.
 float moe_sum_f32(const float *x, size_t n);
 

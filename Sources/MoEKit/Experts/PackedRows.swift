@@ -1,3 +1,5 @@
+import CMoEKernels
+
 /// Activations repacked into the row tiles the micro-kernels read: each expert's rows (in ``RoutingPlan``
 /// order) are cut into tiles of 8, and a tile is stored k-major, `tile[k][r]`, so a kernel loads one
 /// contiguous 8-value group per k (no strided row reads, no cache-set conflicts between rows).
@@ -158,12 +160,26 @@ extension PackedRows {
     /// Writes a computed `[rows, 32]` block (row stride 32) into the tiles: plan rows `firstRow…` (the
     /// first of a tile), columns `firstColumn ..< firstColumn + columns` (`firstColumn` a multiple of 32).
     /// Padding rows up to the next tile boundary are written as zero.
+    /// AVX-512 scatters the block (one C call), else plain Swift; both write the same bits.
     @inline(__always)
     static func writeBlock(_ block: UnsafePointer<Float>, rows: Int, columns: Int, firstPaddedRow: Int, firstColumn: Int,
-                           depth: Int, format: Format, floats: UnsafeMutablePointer<Float>, words: UnsafeMutablePointer<UInt32>) {
+                           depth: Int, format: Format, isa: TileKernel.ISA,
+                           floats: UnsafeMutablePointer<Float>, words: UnsafeMutablePointer<UInt32>) {
         let tile = TileKernel.rows
         let width = PackedPanels.width
         let tiles = (rows + tile - 1) / tile
+        if isa == .avx512 {
+            let firstTile = firstPaddedRow / tile
+            switch format {
+            case .f32:
+                moe_write_tiles_f32_avx512(Int32(rows), Int32(columns), block, floats + firstTile * tile * depth + firstColumn * tile, tile * depth)
+            case .bf16Pairs:
+                let pairCount = (depth + 1) / 2
+                moe_write_tiles_pairs_avx512(Int32(rows), Int32(columns), block,
+                                             words + firstTile * tile * pairCount + firstColumn / 2 * tile, tile * pairCount)
+            }
+            return
+        }
         for t in 0..<tiles {
             let tileIndex = firstPaddedRow / tile + t
             let live = min(tile, rows - t * tile)

@@ -68,7 +68,7 @@ extension ProjectionToIntermediate {
                                 }
                             }
                             PackedRows.writeBlock(gateTile, rows: item.rows, columns: columns, firstPaddedRow: outputPaddedRow[item.firstRow],
-                                                  firstColumn: firstColumn, depth: f, format: format, floats: floats, words: words)
+                                                  firstColumn: firstColumn, depth: f, format: format, isa: isa, floats: floats, words: words)
                         }
                     }
                 }
