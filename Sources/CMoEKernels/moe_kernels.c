@@ -251,6 +251,68 @@ AVX2 static void panel_avx2(int rows, int depth, const float *a, const float *bf
     }
 }
 
+// ---- Gather: 8 source rows into one k-major tile, 8 k at a time through an 8x8 transpose ------
+AVX2 static inline void transpose8(__m256 *v) {
+    __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20); v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20); v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    v[4] = _mm256_permute2f128_ps(s0, s4, 0x31); v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    v[6] = _mm256_permute2f128_ps(s2, s6, 0x31); v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Column block [k0, k0 + 8) of the tile's rows, scaled, transposed: v[j] = the 8 rows' values at k0 + j.
+// Past `depth` (a tail block) the values are zero.
+AVX2 static inline void load_block8(int live, int depth, int k0, const float *const *rows, const float *scales, __m256 *v) {
+    for (int r = 0; r < 8; r++) {
+        if (r >= live) { v[r] = _mm256_setzero_ps(); continue; }
+        __m256 x;
+        if (k0 + 8 <= depth) x = _mm256_loadu_ps(rows[r] + k0);
+        else {
+            float tail[8] = {0};
+            for (int j = 0; k0 + j < depth; j++) tail[j] = rows[r][k0 + j];
+            x = _mm256_loadu_ps(tail);
+        }
+        v[r] = _mm256_mul_ps(x, _mm256_set1_ps(scales[r]));
+    }
+    transpose8(v);
+}
+
+AVX2 void moe_gather_tile_f32_avx2(int live, int depth, const float *const *rows, const float *scales, float *out) {
+    for (int k0 = 0; k0 < depth; k0 += 8) {
+        __m256 v[8];
+        load_block8(live, depth, k0, rows, scales, v);
+        for (int j = 0; j < 8 && k0 + j < depth; j++) _mm256_storeu_ps(out + (k0 + j) * 8, v[j]);
+    }
+}
+
+// bf16 bits in the low half of each lane, as BFloat16.init(Float).
+AVX2 static inline __m256i bf16_bits8(__m256 x) {
+    __m256i u = _mm256_castps_si256(x);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb)), 16);
+    __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    return _mm256_blendv_epi8(rounded, quiet, _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)));
+}
+
+AVX2 void moe_gather_tile_pairs_avx2(int live, int depth, const float *const *rows, const float *scales, uint32_t *out) {
+    int pairs = (depth + 1) / 2;
+    for (int k0 = 0; k0 < depth; k0 += 8) {
+        __m256 v[8];
+        load_block8(live, depth, k0, rows, scales, v);  // zero past depth: the pad half of an odd last pair
+        for (int j = 0; j < 4 && k0 / 2 + j < pairs; j++) {
+            __m256i word = _mm256_or_si256(bf16_bits8(v[2 * j]), _mm256_slli_epi32(bf16_bits8(v[2 * j + 1]), 16));
+            _mm256_storeu_si256((__m256i *)(out + (k0 / 2 + j) * 8), word);
+        }
+    }
+}
+
 AVX2 void moe_panel_f32_avx2(int rows, int depth, const float *a, const float *b, float *c, int accumulate) {
     panel_avx2(rows, depth, a, b, 0, c, accumulate);
 }
@@ -269,6 +331,8 @@ void moe_panel_bf16w_avx2(int rows, int depth, const float *a, const uint16_t *b
 void moe_panel_bf16dot_avx512(int rows, int pairs, const uint32_t *a, const uint32_t *b, float *c, int accumulate) {}
 void moe_swiglu_avx512(int n, const float *g, const float *gb, const float *u, const float *ub, float *out) {}
 void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float *out, long tile_stride) {}
+void moe_gather_tile_f32_avx2(int live, int depth, const float *const *rows, const float *scales, float *out) {}
+void moe_gather_tile_pairs_avx2(int live, int depth, const float *const *rows, const float *scales, uint32_t *out) {}
 void moe_write_tiles_pairs_avx512(int rows, int columns, const float *block, uint32_t *out, long tile_stride) {}
 
 #endif

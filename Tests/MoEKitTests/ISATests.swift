@@ -122,4 +122,30 @@ struct ISATests {
             #expect(swift.1 == avx.1, "pair tiles differ (\(format))")
         }
     }
+
+    @Test("the AVX2 tile gather gives the bits of the Swift gather", arguments: [45, 64])
+    func tileGather(_ depth: Int) throws {
+        guard TileKernel.ISA.detected >= .avx2 else { return }  // nothing to compare on this CPU
+        var g = SeededGenerator(seed: 11)
+        let t = 12
+        var x = randomTensor([t, depth], generator: &g).storage
+        x[0] = Float(bitPattern: 0x3F80_8000); x[1] = .nan; x[2] = .infinity; x[3] = Float.leastNonzeroMagnitude; x[4] = -0.0
+        // Experts with 11, 1, 0 and 12 rows (tiles of 8 + 3, a lone row, none, 8 + 4); scales differ per slot.
+        var ids: [[Int]] = []
+        for token in 0..<t { ids.append(token < 9 ? [0, 3] : token == 9 ? [1, 3] : [3, 0]) }
+        let plan = RoutingPlan(try routes(ids, ids.map { _ in [0.6, 0.4] }, experts: 4))
+        #expect(plan.tokensPerExpert == [11, 1, 0, 12])
+        for format in [PackedRows.Format.f32, .bf16Pairs] {
+            func gather(_ isa: TileKernel.ISA) -> ([UInt32], [UInt32]) {
+                let rows = x.withUnsafeBufferPointer { base in
+                    PackedRows(plan: plan, depth: depth, format: format, threads: 2, isa: isa) { row in
+                        (base.baseAddress! + Int(plan.rowToken[row]) * depth, plan.rowWeight[row])
+                    }
+                }
+                return (rows.storage.map(\.bitPattern), rows.pairs)
+            }
+            let (swift, avx) = (gather(.portable), gather(.avx2))
+            #expect(swift.0 == avx.0 && swift.1 == avx.1, "gathered tiles differ (\(format), depth \(depth))")
+        }
+    }
 }

@@ -43,6 +43,13 @@ void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float
 /// tile[t][cp][r] = bf16(block[.. 2cp]) | bf16(block[.. 2cp + 1]) << 16 (the high half zero past `columns`).
 void moe_write_tiles_pairs_avx512(int rows, int columns, const float *block, uint32_t *out, long tile_stride);
 
+/// Gathers one 8-row tile k-major: out[k*8 + r] = rows[r][k] * scales[r] for r < live (<= 8), zero for
+/// r >= live, k < depth (8x8 transposes in registers). AVX2 + FMA machines and up.
+void moe_gather_tile_f32_avx2(int live, int depth, const float *const *rows, const float *scales, float *out);
+/// The same as bf16 k-pairs (rounded as MoEKit's BFloat16): out[kp*8 + r] = bf16(x[2kp]) | bf16(x[2kp+1]) << 16,
+/// the high half zero past an odd depth.
+void moe_gather_tile_pairs_avx2(int live, int depth, const float *const *rows, const float *scales, uint32_t *out);
+
 /// Sums n floats (memory-bandwidth probe); the value is returned so the read cannot be elided.
 float moe_sum_f32(const float *x, size_t n);
 

@@ -6,13 +6,16 @@ public struct DenseMLP: Sendable {
     public let weights: ExpertWeights
 
     /// Wraps `[F, H]` gate and up and `[H, F]` down matrices.
+    /// - Parameter precision: how the fast kernels store the weights (`nil`: BF16 when every weight is a
+    ///   bfloat16, else F32), as for ``ExpertWeights``.
     /// - Throws: ``TensorError`` when the shapes disagree.
-    public init(gate: Tensor<Float>, up: Tensor<Float>, down: Tensor<Float>, activation: Activation = .silu) throws(TensorError) {
+    public init(gate: Tensor<Float>, up: Tensor<Float>, down: Tensor<Float>, activation: Activation = .silu,
+                precision: WeightPrecision? = nil) throws(TensorError) {
         guard gate.rank == 2, up.rank == 2, down.rank == 2 else {
             throw .shapeMismatch(expected: "2-D gate/up [F, H] and down [H, F]", actual: "\(gate.shape), \(up.shape), \(down.shape)")
         }
         weights = try ExpertWeights(kind: .gated(activation), gate: gate.reshaped([1] + gate.shape),
-                                    up: up.reshaped([1] + up.shape), down: down.reshaped([1] + down.shape))
+                                    up: up.reshaped([1] + up.shape), down: down.reshaped([1] + down.shape), precision: precision)
     }
 
     /// H.

@@ -4,7 +4,7 @@ extension MoEBlock {
     /// 1/√fan_in (so activations keep their scale), a router 4× larger so routing is decisive,
     /// and random biases where the config has them. With `precision: .bf16` every expert weight is
     /// rounded to bfloat16 (as a BF16 checkpoint would hold it) and packed as BF16; `.bf16Compute` also
-    /// rounds the activations inside the projections.
+    /// rounds the activations inside the projections. The shared expert gets the same precision.
     public static func random(config: MoEConfig, seed: UInt64, precision: WeightPrecision = .f32) throws -> MoEBlock {
         var rng = SplitMix64(seed: seed)
         rng.roundsToBFloat16 = precision != .f32
@@ -29,7 +29,7 @@ extension MoEBlock {
             let s = spec.intermediateSize
             let mlp = try DenseMLP(gate: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
                                    up: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
-                                   down: rng.tensor([h, s], std: 1 / Float(s).squareRoot()))
+                                   down: rng.tensor([h, s], std: 1 / Float(s).squareRoot()), precision: precision)
             shared = try SharedExpert(mlp: mlp, gateWeight: spec.gate == .sigmoid ? rng.tensor([h], std: 1 / Float(h).squareRoot()).storage : nil)
         }
         return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)

@@ -73,12 +73,35 @@ struct PackedRows {
     }
 
     /// Gathers rows: plan row `row` is `depth` values at `source(row).values`, times `source(row).scale`.
-    init(plan: RoutingPlan, depth: Int, format: Format, threads: Int,
+    /// With AVX2 (and up) a tile is gathered 8 k at a time through register transposes (C); elsewhere by
+    /// plain Swift loops. Both write the same bits.
+    init(plan: RoutingPlan, depth: Int, format: Format, threads: Int, isa: TileKernel.ISA = .detected,
          source: (_ row: Int) -> (values: UnsafePointer<Float>, scale: Float)) {
         self.init(plan: plan, depth: depth, format: format)
         let (tile, pairCount, format) = (TileKernel.rows, pairCount, format)
         let (firstRows, counts) = (tileFirstRow, tileRowCount)
         let tileElements = tileElements
+        if isa >= .avx2 {
+            withMutableTiles { floats, words in
+                Parallel.forEach(firstRows.count, threads: threads) { t in
+                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: tile) { rows in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: tile) { scales in
+                            for r in 0..<tile {
+                                let row = r < counts[t] ? source(firstRows[t] + r) : (values: nil, scale: 0)
+                                rows[r] = row.values
+                                scales[r] = row.scale
+                            }
+                            let (live, k) = (Int32(counts[t]), Int32(depth))
+                            switch format {
+                            case .f32: moe_gather_tile_f32_avx2(live, k, rows.baseAddress, scales.baseAddress, floats + t * tileElements)
+                            case .bf16Pairs: moe_gather_tile_pairs_avx2(live, k, rows.baseAddress, scales.baseAddress, words + t * tileElements)
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         withMutableTiles { floats, words in
             Parallel.forEach(firstRows.count, threads: threads) { t in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile) { column in
