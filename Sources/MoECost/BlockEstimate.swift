@@ -67,12 +67,14 @@ public struct BlockShape: Sendable, Equatable {
 ///   8-row variant (Sources/CMoEKernels, AVX-512), so an expert with n rows costs 8·⌊n/8⌋ + {0,1,2,4,4,8,8,8,8}[n mod 8]
 ///   rows: the expected executed rows follow from a binomial count per expert (uniform routing, K/E per token).
 /// - Bytes: the weights of the expected distinct experts touched (`E·(1 − (1 − K/E)^T)`) at the weights' dtype,
-///   the F32 router (E·H·4), the shared expert, plus F32 activations: router input and logits, the packed rows,
-///   intermediate and outputs of the routed and shared projections, the combine.
-/// - Regions (worker-pool dispatches, counted in `Router.swift`, `ProjectionToIntermediate+Fast.swift`,
-///   `ProjectionToOutput.swift`, `PackedRows.swift`): router pack + GEMM (2); gate/up pack + GEMM (2) and
-///   down pack + GEMM + combine writer (3) for the routed experts and again for the shared expert; BF16 compute
-///   adds one activation-rounding pass before each projection's GEMM (+2 per expert group).
+///   the F32 router (E·H·4), the shared expert, plus activations: router input and logits; per (token, expert)
+///   row the gathered input tile (H), the intermediate tile the first projection writes for the second (F), the
+///   row's output (H) and its read by the combine (H), then the combined output (T·H). Tiles are F32, or bf16
+///   pairs (half the bytes) in BF16 compute.
+/// - Regions (worker-pool dispatches, counted in `Router.swift`, `RoutedExperts.swift`,
+///   `ProjectionToIntermediate+Fast.swift`, `ProjectionToOutput.swift`, `PackedRows.swift`): router pack + GEMM
+///   (2); gather, gate/up GEMM (writing the next projection's tiles), down GEMM, combine (4) for the routed
+///   experts and again for the shared expert.
 public struct BlockEstimate: Sendable, Equatable {
     public var block: BlockShape
     public var tokens: Int
@@ -116,12 +118,12 @@ public struct BlockEstimate: Sendable, Equatable {
         executedRouterFLOPs = 2 * paddedTokens * h * (e / panel).rounded(.up) * panel
         executedExpertFLOPs = 6 * h * f * paddedRoutedRows + (s > 0 ? 6 * paddedTokens * h * s : 0)
         weightBytes = expertsTouched * 3 * h * f * wb + e * h * 4 + 3 * h * s * wb
-        let routerActivations = t * h + t * e
-        let routedActivations = t * k * (3 * h + 3 * f) + t * h
-        let sharedActivations = s > 0 ? t * (3 * h + 3 * s) + t * h : 0
-        activationBytes = 4 * (routerActivations + routedActivations + sharedActivations)
-        let perGroup = 5 + (block.computeDType == .bf16 ? 2 : 0)
-        regions = tokens > 0 ? 2 + perGroup * (s > 0 ? 2 : 1) : 0
+        let tileBytes = block.computeDType == .bf16 ? 2.0 : 4.0
+        let routerActivations = 4 * (t * h + t * e)
+        let routedActivations = t * k * (tileBytes * (h + f) + 4 * 2 * h) + 4 * t * h
+        let sharedActivations = s > 0 ? t * (tileBytes * (h + s) + 4 * 2 * h) + 4 * t * h : 0
+        activationBytes = routerActivations + routedActivations + sharedActivations
+        regions = tokens > 0 ? 2 + 4 * (s > 0 ? 2 : 1) : 0
     }
 
     /// Rows the tile kernel computes for `n` rows: whole tiles, then the smallest 1-, 2-, 4- or 8-row variant
