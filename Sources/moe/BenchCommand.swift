@@ -35,11 +35,14 @@ struct BenchCommand: ParsableCommand {
             // The smoke suite measures small roofs too: it checks the path, not the machine.
             let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
             progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
-            let machine = BenchReport.Machine(moekitGEMMGFLOPS: MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount),
+            // OpenBLAS last: its threads may spin on after its GEMM and would slow the other probes.
+            let moekitGEMM = MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount)
+            let memory = MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount)
+            let region = MachineRoofs.parallelRegionMicroseconds(threads: threadCount)
+            let machine = BenchReport.Machine(moekitGEMMGFLOPS: moekitGEMM,
                                               openBLASGEMMGFLOPS: OpenBLASPeak.gemmGFLOPS(size: gemmSize, threads: threadCount),
-                                              memoryGBs: MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount),
-                                              isa: ExpertWeights.kernelISA, threads: threadCount,
-                                              regionMicroseconds: MachineRoofs.parallelRegionMicroseconds(threads: threadCount))
+                                              memoryGBs: memory, isa: ExpertWeights.kernelISA, threads: threadCount,
+                                              regionMicroseconds: region)
             var report = BenchReport(machine: machine, cases: [])
             let selected = cases.filter { $0.matches(filter) }
             for group in BenchCase.grouped(selected) {

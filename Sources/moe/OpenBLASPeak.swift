@@ -19,7 +19,8 @@ enum OpenBLASPeak {
               let sgemmSymbol = dlsym(library, "cblas_sgemm") else { return nil }
         let sgemm = unsafeBitCast(sgemmSymbol, to: SGEMM.self)
         if let setThreads = dlsym(library, "openblas_set_num_threads") {
-            unsafeBitCast(setThreads, to: SetThreads.self)(Int32(threads))
+            // As many threads as MoEKit's pool can run (it never uses more than the cores).
+            unsafeBitCast(setThreads, to: SetThreads.self)(Int32(clamping: min(threads, Parallel.defaultThreadCount)))
         }
         var rng = SplitMix64(seed: 98)
         let a = rng.tensor([size, size], std: 1).storage, b = rng.tensor([size, size], std: 0.02).storage

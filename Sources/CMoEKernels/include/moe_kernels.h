@@ -18,7 +18,9 @@ int moe_cpu_level(void);
 
 /// C[r][0..<32] (+)= sum over k in 0..<depth of A[k*8 + r] * B[k][0..<32], stored for r < rows <= 8.
 /// A is one packed row tile (depth x 8, rows past `rows` zero); B is one packed F32 panel (depth x 32,
-/// contiguous); C has row stride 32. accumulate == 0 starts from zero. Ascending k, FMA.
+/// contiguous); C has row stride 32. accumulate == 0 starts from zero. Ascending k, FMA. With accumulate,
+/// the AVX-512 kernels continue the FMA chain from C; the AVX2 kernel sums the K-block from zero and adds
+/// it to C (each is deterministic; the instruction set is fixed per machine).
 void moe_panel_f32_avx512(int rows, int depth, const float *a, const float *b, float *c, int accumulate);
 void moe_panel_f32_avx2(int rows, int depth, const float *a, const float *b, float *c, int accumulate);
 
@@ -36,8 +38,8 @@ void moe_swiglu_avx512(int n, const float *g, const float *gb, const float *u, c
 
 /// Writes one computed block into k-major row tiles (the activation layout the next projection reads):
 /// for each of the block's 8-row tiles t (rows >= 1; padding rows up to a multiple of 8 written as zero),
-/// tile[t][c][r] = block[(8t + r) * 32 + c] for c < columns <= 32. `out` points at column 0 of the first
-/// tile; tiles are `tile_stride` elements apart. AVX-512 only.
+/// tile[t][c][r] = block[(8t + r) * 32 + c] for c < columns <= 32. `out` points at the block's column 0 in
+/// the first tile (element 8 * first column); tiles are `tile_stride` elements apart. AVX-512 only.
 void moe_write_tiles_f32_avx512(int rows, int columns, const float *block, float *out, long tile_stride);
 /// The same rounded to bf16 k-pairs (round to nearest even, NaN kept quiet, exactly as MoEKit's BFloat16):
 /// tile[t][cp][r] = bf16(block[.. 2cp]) | bf16(block[.. 2cp + 1]) << 16 (the high half zero past `columns`).

@@ -1,5 +1,5 @@
-/// The grouped GEMM both projections share: for each expert e, its rows (contiguous in a row-packed
-/// `[rows, depth]` matrix, see ``RoutingPlan``) times the transposed weights of e, one 32-column panel
+/// The grouped GEMM both projections share: for each expert e, its rows (consecutive 8-row tiles of
+/// ``PackedRows``, in ``RoutingPlan`` order) times the transposed weights of e, one 32-column panel
 /// at a time. Work is cut into (expert, row block, panel) items so a hot expert spreads over all
 /// threads; each item is computed by one thread, K-block by K-block, tile by tile, in a fixed order.
 enum GroupedPanelGEMM {
@@ -16,7 +16,7 @@ enum GroupedPanelGEMM {
     /// All items of a plan for weights with `panelCount` panels, expert-major then row block then panel,
     /// so consecutive items share their A block. An expert's rows are cut into ⌈rows / ``rowBlock``⌉
     /// blocks of (nearly) equal size, each a whole number of 8-row tiles: every block streams the expert's
-    /// weights once, so 136 rows are one block and not 128 + 8 (the 8 would stream the whole matrix for
+    /// weights once, so 200 rows are 104 + 96 and not 192 + 8 (the 8 would stream the whole matrix for
     /// almost no work). A row's result does not depend on its block (tiles start at the same rows and
     /// every row accumulates alone), so blocks may follow the batch.
     static func items(_ plan: RoutingPlan, panelCount: Int) -> [Item] {

@@ -26,7 +26,7 @@ extension ProjectionToIntermediate {
         let width = PackedPanels.width
         let gathered = input.storage.withUnsafeBufferPointer { x in
             guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp)) }
-            return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp), threads: threads) { row in
+            return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp), threads: threads, isa: isa) { row in
                 (base + Int(plan.rowToken[row]) * h, scalesInput ? plan.rowWeight[row] : 1)
             }
         }
@@ -60,7 +60,8 @@ extension ProjectionToIntermediate {
                                 for r in 0..<item.rows {
                                     for c in 0..<columns {
                                         let j = firstColumn + c
-                                        var g = gateTile[r * width + c], u = upTile[r * width + c]
+                                        // Ungated kinds have no up block (never written): their activation ignores `up`.
+                                        var g = gateTile[r * width + c], u = packed.isGated ? upTile[r * width + c] : 0
                                         if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
                                         if !upBias.isEmpty { u += upBias[item.expert * f + j] }
                                         gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
