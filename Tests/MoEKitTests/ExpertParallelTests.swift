@@ -7,15 +7,7 @@ struct ExpertParallelTests {
     /// still within 1e-5 of transformers.
     @Test("D devices give the bits of one device on every fixture", arguments: GoldenCase.all.filter(\.isMoE))
     func fixturesBitIdentical(_ golden: GoldenCase) throws {
-        let dir = fixturesDirectory + "/" + golden.fixture
-        guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
-            Issue.record("layer \(golden.layer) is not an MoE layer")
-            return
-        }
-        let file = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors")
-        let input = try file.tensor("hidden_states").floats(named: "hidden_states")
-        let h = block.config.hiddenSize
-        let x = try input.reshaped([input.count / h, h])
+        guard let (block, x, file) = try moeFixture(golden) else { return }
         let expected = try file.tensor("expected_hidden_states").floats(named: "y")
         let one = try block.forward(x, variant: .fast, threads: 2)
         for d in [2, 4, 8, 16] where block.config.expertCount % d == 0 {
@@ -147,14 +139,7 @@ struct MeshTests {
     /// Every MoE fixture layer on meshes EP×TP: the bits of one device.
     @Test("EP×TP meshes give the bits of one device on every fixture", arguments: GoldenCase.all.filter(\.isMoE))
     func fixtures(_ golden: GoldenCase) throws {
-        let dir = fixturesDirectory + "/" + golden.fixture
-        guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
-            Issue.record("layer \(golden.layer) is not an MoE layer")
-            return
-        }
-        let input = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors").tensor("hidden_states").floats(named: "x")
-        let h = block.config.hiddenSize
-        let x = try input.reshaped([input.count / h, h])
+        guard let (block, x, _) = try moeFixture(golden) else { return }
         let one = try block.forward(x, threads: 2)
         for (ep, tp) in [(1, 2), (2, 2), (1, 3), (4, 2)] where block.config.expertCount % ep == 0 {
             let mesh = try MeshShape(expertParallel: ep, tensorParallel: tp)
@@ -237,4 +222,18 @@ struct ShardedInputTests {
             }
         }
     }
+}
+
+/// An MoE fixture layer: its block, its input `hidden_states` as `[T, H]`, and the layer's file (expected
+/// outputs). `nil`, with an issue recorded, when the layer is not an MoE layer.
+func moeFixture(_ golden: GoldenCase) throws -> (block: MoEBlock, x: Tensor<Float>, file: SafetensorsFile)? {
+    let dir = fixturesDirectory + "/" + golden.fixture
+    guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
+        Issue.record("layer \(golden.layer) is not an MoE layer")
+        return nil
+    }
+    let file = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors")
+    let input = try file.tensor("hidden_states").floats(named: "hidden_states")
+    let h = block.config.hiddenSize
+    return (block, try input.reshaped([input.count / h, h]), file)
 }

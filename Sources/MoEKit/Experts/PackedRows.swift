@@ -20,8 +20,6 @@ struct PackedRows {
     let format: Format
     /// Columns (H for the first projection, F for the second).
     let depth: Int
-    /// For each expert, its first padded row (E + 1 values, multiples of 8).
-    let paddedOffsets: [Int]
     /// For each plan row, its padded row.
     let paddedRow: [Int]
     /// For each tile, its first plan row and how many plan rows it holds (1…8).
@@ -33,7 +31,6 @@ struct PackedRows {
 
     /// k-pairs per row: `(depth + 1) / 2` (an odd depth pads the last pair's high half with zero).
     var pairCount: Int { (depth + 1) / 2 }
-    var tileCount: Int { tileFirstRow.count }
     /// Elements (floats or words) per tile.
     var tileElements: Int { TileKernel.rows * (format == .f32 ? depth : pairCount) }
 
@@ -41,13 +38,13 @@ struct PackedRows {
     /// uninitialised in release builds. Every writer writes whole tiles, padding rows included.
     init(plan: RoutingPlan, depth: Int, format: Format) {
         let tile = TileKernel.rows
-        var padded = [Int](repeating: 0, count: plan.expertCount + 1)
         var paddedRow = [Int](repeating: 0, count: plan.rowCount)
         var firstRows: [Int] = [], counts: [Int] = []
+        var expertStart = 0  // the expert's first padded row: every expert starts a tile
         for e in 0..<plan.expertCount {
             let count = plan.tokensPerExpert[e]
-            for i in 0..<count { paddedRow[plan.offsets[e] + i] = padded[e] + i }
-            padded[e + 1] = padded[e] + (count + tile - 1) / tile * tile
+            for i in 0..<count { paddedRow[plan.offsets[e] + i] = expertStart + i }
+            expertStart += (count + tile - 1) / tile * tile
             for first in stride(from: 0, to: count, by: tile) {
                 firstRows.append(plan.offsets[e] + first)
                 counts.append(min(tile, count - first))
@@ -55,7 +52,6 @@ struct PackedRows {
         }
         self.format = format
         self.depth = depth
-        paddedOffsets = padded
         self.paddedRow = paddedRow
         tileFirstRow = firstRows
         tileRowCount = counts
