@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
             let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
             progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
             // OpenBLAS last: its threads may spin on after its GEMM and would slow the other probes.
-            let moekitGEMM = MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount)
+            let moekitGEMM = try MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount)
             let memory = MachineRoofs.readBandwidth(bytes: readBytes, threads: threadCount)
             let region = MachineRoofs.parallelRegionMicroseconds(threads: threadCount)
             let machine = BenchReport.Machine(moekitGEMMGFLOPS: moekitGEMM,
@@ -56,8 +56,8 @@ struct BenchCommand: ParsableCommand {
     /// Runs the cases of one (preset, precision): one block, several token counts.
     private func runGroup(_ group: [BenchCase], machine: BenchReport.Machine, threads: Int) throws -> [BenchReport.Case] {
         guard let first = group.first else { return [] }
-        progress("\(first.preset) \(first.precision.rawValue): building random weights…")
-        let block = try MoEBlock.random(config: first.config, seed: 1, precision: first.precision)
+        progress("\(first.preset) \(first.dtype)\(first.precision.compute == .bf16 ? " bf16-compute" : ""): building random weights…")
+        let block = try MoEBlock.random(config: first.config, seed: 1, format: first.precision.format, compute: first.precision.compute)
         let parallel = devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil
         let referenceSecondsPerToken = try referenceTime(block, threads: threads)
         var results: [BenchReport.Case] = []
@@ -126,26 +126,64 @@ enum BenchSuite: String {
         }
         var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
         if self == .full { presets += BenchCase.fullPresets }
-        return presets.flatMap { preset in
-            WeightPrecision.allCases.flatMap { precision in
+        let dense = presets.flatMap { preset in
+            BenchCase.Precision.dense.flatMap { precision in
                 tokens.map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: precision) }
             }
         }
+        // The formats the Hub ships quantized, beside the same shapes in BF16.
+        let quantized = (self == .smoke ? BenchCase.smokeQuantizedPresets : BenchCase.quantizedPresets).flatMap { preset in
+            [BenchCase.Precision(format: preset.format, compute: .f32), .init(format: .bf16, compute: .f32)].flatMap { precision in
+                tokens.filter { $0 == 1 || $0 >= 128 }.map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: precision) }
+            }
+        }
+        return dense + quantized
     }
 }
 
-/// One benchmark case: a preset shape, a token count and a weight precision.
+/// One benchmark case: a preset shape, a token count, a weight format and a compute mode.
 struct BenchCase {
+    /// How the weights are stored and what the projections compute in.
+    struct Precision: Equatable {
+        var format: WeightFormat
+        var compute: ComputeMode
+
+        /// F32 weights, BF16 weights (F32 compute), BF16 compute.
+        static let dense = [Precision(format: .f32, compute: .f32), .init(format: .bf16, compute: .f32), .init(format: .bf16, compute: .bf16)]
+    }
+
     var preset: String
     var config: MoEConfig
     var tokens: Int
-    var precision: WeightPrecision
+    var precision: Precision
 
-    /// The weights' dtype: `f32` or `bf16`.
-    var dtype: String { precision == .f32 ? "f32" : "bf16" }
+    /// The weights' dtype: `f32`, `bf16`, `f16`, `fp8` or `mxfp4`.
+    var dtype: String {
+        switch precision.format {
+        case .f32: "f32"
+        case .bf16: "bf16"
+        case .f16: "f16"
+        case .fp8E4M3: "fp8"
+        case .mxfp4: "mxfp4"
+        }
+    }
     /// What the projections compute in: `f32`, or `bf16` (activations rounded too, as PyTorch's BF16 path).
-    var compute: String { precision == .bf16Compute ? "bf16" : "f32" }
-    var name: String { "\(preset) \(dtype)\(precision == .bf16Compute ? " bf16-compute" : "") T=\(tokens)" }
+    var compute: String { precision.compute.rawValue }
+    var name: String { "\(preset) \(dtype)\(precision.compute == .bf16 ? " bf16-compute" : "") T=\(tokens)" }
+
+    /// Shapes whose official checkpoints are quantized: gpt-oss (MXFP4 experts; gpt-oss-20b's widths with 8 of its
+    /// 32 experts) and deepseek (FP8 128 × 128 blocks; the quick deepseek shape).
+    static let quantizedPresets: [(name: String, config: MoEConfig, format: WeightFormat)] = [
+        ("gpt-oss", MoEConfig(hiddenSize: 2880, expertCount: 8, expertsPerToken: 4, expertIntermediateSize: 2880,
+                              router: .topKThenSoftmax, routerHasBias: true, expert: .clampedGated(alpha: 1.702, limit: 7)), .mxfp4),
+        ("deepseek", quickPresets[2].config, .fp8E4M3(blockRows: 128, blockColumns: 128)),
+    ]
+
+    /// The quantized path on tiny shapes (tests).
+    static let smokeQuantizedPresets: [(name: String, config: MoEConfig, format: WeightFormat)] = [
+        ("smoke-q", MoEConfig(hiddenSize: 64, expertCount: 4, expertsPerToken: 2, expertIntermediateSize: 96,
+                              router: .softmaxTopK(normalizesTopKWeights: true)), .mxfp4),
+    ]
 
     static let quickPresets: [(name: String, config: MoEConfig)] = [
         ("mixtral", MoEConfig(hiddenSize: 1024, expertCount: 8, expertsPerToken: 2, expertIntermediateSize: 3584,
@@ -196,7 +234,7 @@ struct BenchCase {
 
     /// Bytes of weights one forward reads: every expert with at least one row, the shared expert, the router.
     func weightBytesTouched(_ plan: RoutingPlan) -> Double {
-        let bytes: Double = precision == .f32 ? 4 : 2
+        let bytes = precision.format.bitsPerWeight / 8
         let (h, f) = (Double(config.hiddenSize), Double(config.expertIntermediateSize))
         let used = Double(plan.tokensPerExpert.filter { $0 > 0 }.count)
         var total = used * 3 * h * f * bytes + Double(config.expertCount) * h * 4

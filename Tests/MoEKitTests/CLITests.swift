@@ -232,14 +232,14 @@ struct BenchCLITests {
         if let openBLAS = machine["openblas_gemm_gflops"] as? Double { #expect(peak == max(own, openBLAS)) } else { #expect(peak == own) }
         #expect((machine["mem_gbs"] as? Double).map { $0 > 0 } == true)
         let cases = try #require(json["cases"] as? [[String: Any]])
-        #expect(cases.count == 6)  // T = 1, 8 × f32, bf16, bf16 compute
+        #expect(cases.count == 8)  // T = 1, 8 × f32, bf16, bf16 compute; T = 1 × mxfp4, bf16 (quantized shapes)
         for c in cases {
             for key in ["name", "tokens", "dtype", "ms", "gflops", "pct_gemm_peak", "weight_gbs", "pct_mem_bw", "hidden",
                         "intermediate", "experts", "top_k", "speedup_vs_reference"] {
                 #expect(c[key] != nil, "case lacks \(key)")
             }
             #expect((c["name"] as? String)?.contains("smoke") == true)
-            #expect(["f32", "bf16"].contains(c["dtype"] as? String ?? ""))
+            #expect(["f32", "bf16", "mxfp4"].contains(c["dtype"] as? String ?? ""))
             #expect(["f32", "bf16"].contains(c["compute"] as? String ?? ""))
         }
         #expect(result.stdout.contains("GEMM peak"))

@@ -90,12 +90,13 @@ struct KernelTests {
         if isClamped {
             // Make sure the clamp is exercised: some gate pre-activation above the limit.
             var above = 0
+            let gate = try #require(experts.dequantized(.gate))
             for row in 0..<plan.rowCount {
                 let t = Int(plan.rowToken[row])
                 let e = (0..<s.experts).first { plan.offsets[$0] <= row && row < plan.offsets[$0 + 1] }!
                 for j in 0..<s.intermediate {
                     var acc = Double(experts.gateBias!.storage[e * s.intermediate + j])
-                    for i in 0..<s.hidden { acc += Double(x.storage[t * s.hidden + i]) * Double(experts.gate.storage[(e * s.intermediate + j) * s.hidden + i]) }
+                    for i in 0..<s.hidden { acc += Double(x.storage[t * s.hidden + i]) * Double(gate.storage[(e * s.intermediate + j) * s.hidden + i]) }
                     if acc > 7 { above += 1 }
                 }
             }

@@ -109,12 +109,13 @@ func manualExpert(_ w: ExpertWeights, expert e: Int, input x: [Double]) -> [Doub
         }
     }
     var a = [Double](repeating: 0, count: f)
+    let gate = w.dequantized(.gate)!, up = w.dequantized(.up), down = w.dequantized(.down)!
     for j in 0..<f {
         var g = Double(w.gateBias?.storage[e * f + j] ?? 0)
         var u = Double(w.upBias?.storage[e * f + j] ?? 0)
         for i in 0..<h {
-            g += Double(w.gate.storage[(e * f + j) * h + i]) * x[i]
-            if let up = w.up { u += Double(up.storage[(e * f + j) * h + i]) * x[i] }
+            g += Double(gate.storage[(e * f + j) * h + i]) * x[i]
+            if let up { u += Double(up.storage[(e * f + j) * h + i]) * x[i] }
         }
         switch w.kind {
         case .gated(let act0): a[j] = act(act0, g) * u
@@ -128,7 +129,7 @@ func manualExpert(_ w: ExpertWeights, expert e: Int, input x: [Double]) -> [Doub
     var y = [Double](repeating: 0, count: h)
     for o in 0..<h {
         var acc = Double(w.downBias?.storage[e * h + o] ?? 0)
-        for j in 0..<f { acc += Double(w.down.storage[(e * h + o) * f + j]) * a[j] }
+        for j in 0..<f { acc += Double(down.storage[(e * h + o) * f + j]) * a[j] }
         y[o] = acc
     }
     return y

@@ -5,17 +5,23 @@ public struct DenseMLP: Sendable {
     /// One expert: gate/up `[1, F, H]`, down `[1, H, F]`.
     public let weights: ExpertWeights
 
-    /// Wraps `[F, H]` gate and up and `[H, F]` down matrices.
-    /// - Parameter precision: how the fast kernels store the weights (`nil`: BF16 when every weight is a
-    ///   bfloat16, else F32), as for ``ExpertWeights``.
+    /// Wraps `[F, H]` gate and up and `[H, F]` down matrices, stored as `format` (`nil`: BF16 when every
+    /// weight is a bfloat16, else F32), as for ``ExpertWeights``.
     /// - Throws: ``TensorError`` when the shapes disagree.
     public init(gate: Tensor<Float>, up: Tensor<Float>, down: Tensor<Float>, activation: Activation = .silu,
-                precision: WeightPrecision? = nil) throws(TensorError) {
+                format: WeightFormat? = nil, compute: ComputeMode = .f32) throws {
         guard gate.rank == 2, up.rank == 2, down.rank == 2 else {
-            throw .shapeMismatch(expected: "2-D gate/up [F, H] and down [H, F]", actual: "\(gate.shape), \(up.shape), \(down.shape)")
+            throw TensorError.shapeMismatch(expected: "2-D gate/up [F, H] and down [H, F]", actual: "\(gate.shape), \(up.shape), \(down.shape)")
         }
         weights = try ExpertWeights(kind: .gated(activation), gate: gate.reshaped([1] + gate.shape),
-                                    up: up.reshaped([1] + up.shape), down: down.reshaped([1] + down.shape), precision: precision)
+                                    up: up.reshaped([1] + up.shape), down: down.reshaped([1] + down.shape), format: format, compute: compute)
+    }
+
+    /// Wraps stored `[1, F, H]` gate and up and `[1, H, F]` down matrices (a checkpoint's, as stored).
+    /// - Throws: ``TensorError`` when the shapes disagree, ``WeightError``.
+    public init(gate: StoredMatrices, up: StoredMatrices, down: StoredMatrices, activation: Activation = .silu,
+                compute: ComputeMode = .f32) throws {
+        weights = try ExpertWeights(kind: .gated(activation), gate: gate, up: up, down: down, compute: compute)
     }
 
     /// H.

@@ -2,12 +2,12 @@
 extension MoEBlock {
     /// A block of `config` with seeded random weights: matrices uniform with standard deviation
     /// 1/√fan_in (so activations keep their scale), a router 4× larger so routing is decisive,
-    /// and random biases where the config has them. With `precision: .bf16` every expert weight is
-    /// rounded to bfloat16 (as a BF16 checkpoint would hold it) and packed as BF16; `.bf16Compute` also
-    /// rounds the activations inside the projections. The shared expert gets the same precision.
-    public static func random(config: MoEConfig, seed: UInt64, precision: WeightPrecision = .f32) throws -> MoEBlock {
+    /// and random biases where the config has them. Expert weights are stored as `format` (BF16: rounded
+    /// as a BF16 checkpoint would hold them; FP8 and MXFP4: quantized), and `compute: .bf16` also rounds
+    /// the activations inside the projections. The shared expert gets the same format.
+    public static func random(config: MoEConfig, seed: UInt64, format: WeightFormat = .f32, compute: ComputeMode = .f32) throws -> MoEBlock {
         var rng = SplitMix64(seed: seed)
-        rng.roundsToBFloat16 = precision != .f32
+        rng.roundsToBFloat16 = format == .bf16
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
         let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
         let router = try Router(config: config, weight: routerWeight,
@@ -23,13 +23,13 @@ extension MoEBlock {
             down: rng.tensor([e, h, f], std: 1 / Float(f).squareRoot()),
             gateBias: biases ? rng.tensor([e, f], std: 0.1) : nil,
             upBias: biases && config.expert.isGated ? rng.tensor([e, f], std: 0.1) : nil,
-            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil, precision: precision)
+            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil, format: format, compute: compute)
         var shared: SharedExpert?
         if let spec = config.sharedExpert {
             let s = spec.intermediateSize
             let mlp = try DenseMLP(gate: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
                                    up: rng.tensor([s, h], std: 1 / Float(h).squareRoot()),
-                                   down: rng.tensor([h, s], std: 1 / Float(s).squareRoot()), precision: precision)
+                                   down: rng.tensor([h, s], std: 1 / Float(s).squareRoot()), format: format, compute: compute)
             shared = try SharedExpert(mlp: mlp, gateWeight: spec.gate == .sigmoid ? rng.tensor([h], std: 1 / Float(h).squareRoot()).storage : nil)
         }
         return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)

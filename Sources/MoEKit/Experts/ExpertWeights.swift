@@ -1,14 +1,17 @@
-/// The weights of E experts in MoEKit's one canonical layout (nn.Linear orientation, `[out, in]`),
-/// whatever the checkpoint stored: per-expert tensors, fused `gate_up_proj`, transposed, interleaved.
-/// The loader converts once; kernels never branch on checkpoint format.
+/// The weights of E experts, each kept once, in the format its checkpoint stores (F32, BF16, F16,
+/// FP8 E4M3 with block scales, MXFP4), packed once into the fast kernels' panels (``PanelMatrices``):
 ///
-/// - `gate`: `[E, F, H]` — the gate projection of gated experts, W1 of ``ExpertKind/mlp(_:)``.
-/// - `up`: `[E, F, H]` — gated kinds only.
-/// - `down`: `[E, H, F]`.
-/// - biases: `gateBias`/`upBias` `[E, F]`, `downBias` `[E, H]`, present when ``ExpertKind/hasBiases``.
+/// - gate `[E, F, H]` (W1 of ``ExpertKind/mlp(_:)``) and up `[E, F, H]` (gated kinds), interleaved
+///   panel by panel so one work item streams both;
+/// - down `[E, H, F]`;
+/// - biases (small, F32): `gateBias`/`upBias` `[E, F]`, `downBias` `[E, H]`, when ``ExpertKind/hasBiases``.
 ///
-/// ``packed`` holds the same numbers in the fast kernels' panel layout, built once here.
+/// Nothing else is kept: the reference kernels decode one weight row at a time from the panels
+/// (``decodeRow(_:expert:row:into:)``), so a layer is resident at about its stored size.
 public struct ExpertWeights: Sendable {
+    /// The three projections of an expert.
+    public enum Projection: Sendable, CaseIterable { case gate, up, down }
+
     public let kind: ExpertKind
     /// E.
     public let expertCount: Int
@@ -16,55 +19,118 @@ public struct ExpertWeights: Sendable {
     public let hiddenSize: Int
     /// F.
     public let intermediateSize: Int
-    public let gate: Tensor<Float>
-    public let up: Tensor<Float>?
-    public let down: Tensor<Float>
     public let gateBias: Tensor<Float>?
     public let upBias: Tensor<Float>?
     public let downBias: Tensor<Float>?
-    /// The fast kernels' layout.
-    let packed: PackedExpertWeights
+    /// gate (source 0) and up (source 1) panels.
+    let gateUp: PanelMatrices
+    let down: PanelMatrices
 
-    /// Checks every shape against `kind`, E, H and F, then packs.
-    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the tensor.
-    /// - Parameter precision: how the fast kernels store the weights; `nil` chooses BF16 when every
-    ///   weight is exactly a bfloat16 (a BF16 checkpoint: half the bytes, identical results), else F32.
-    public init(kind: ExpertKind, gate: Tensor<Float>, up: Tensor<Float>?, down: Tensor<Float>,
+    /// Packs stored weights (views of a checkpoint, or bytes MoEKit made) once, in their format.
+    /// - Parameters:
+    ///   - gate, up, down: `[E, F, H]`, `[E, F, H]` (gated kinds only), `[E, H, F]`; gate and up in one format.
+    ///   - compute: ``ComputeMode/bf16`` rounds activations to bfloat16 (BF16 weights only).
+    ///   - threads: packing threads.
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the part that disagrees, ``WeightError``.
+    public init(kind: ExpertKind, gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices,
                 gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil,
-                precision: WeightPrecision? = nil) throws(TensorError) {
-        guard gate.rank == 3 else { throw .shapeMismatch(expected: "gate [E, F, H]", actual: "\(gate.shape)") }
-        let (e, f, h) = (gate.shape[0], gate.shape[1], gate.shape[2])
-        func check(_ t: Tensor<Float>?, _ name: String, _ shape: [Int], required: Bool) throws(TensorError) {
-            if let t {
-                guard required else { throw .shapeMismatch(expected: "no \(name) for \(kind)", actual: "\(t.shape)") }
-                guard t.shape == shape else { throw .shapeMismatch(expected: "\(name) \(shape)", actual: "\(t.shape)") }
+                compute: ComputeMode = .f32, threads: Int = Parallel.defaultThreadCount) throws {
+        let (e, f, h) = (gate.count, gate.rows, gate.columns)
+        func check(_ shape: [Int]?, _ name: String, _ expected: [Int], required: Bool) throws(TensorError) {
+            if let shape {
+                guard required else { throw .shapeMismatch(expected: "no \(name) for \(kind)", actual: "\(shape)") }
+                guard shape == expected else { throw .shapeMismatch(expected: "\(name) \(expected)", actual: "\(shape)") }
             } else if required {
-                throw .shapeMismatch(expected: "\(name) \(shape)", actual: "missing")
+                throw .shapeMismatch(expected: "\(name) \(expected)", actual: "missing")
             }
         }
-        try check(up, "up", [e, f, h], required: kind.isGated)
-        try check(down, "down", [e, h, f], required: true)
-        try check(gateBias, "gate bias", [e, f], required: kind.hasBiases)
-        try check(upBias, "up bias", [e, f], required: kind.hasBiases && kind.isGated)
-        try check(downBias, "down bias", [e, h], required: kind.hasBiases)
+        try check(up.map { [$0.count, $0.rows, $0.columns] }, "up", [e, f, h], required: kind.isGated)
+        try check([down.count, down.rows, down.columns], "down", [e, h, f], required: true)
+        try check(gateBias?.shape, "gate bias", [e, f], required: kind.hasBiases)
+        try check(upBias?.shape, "up bias", [e, f], required: kind.hasBiases && kind.isGated)
+        try check(downBias?.shape, "down bias", [e, h], required: kind.hasBiases)
+        if let up, up.format != gate.format {
+            throw TensorError.shapeMismatch(expected: "up in gate's format \(gate.format)", actual: "\(up.format)")
+        }
         self.kind = kind
         expertCount = e
         hiddenSize = h
         intermediateSize = f
-        self.gate = gate
-        self.up = up
+        self.gateBias = gateBias
+        self.upBias = upBias
+        self.downBias = downBias
+        gateUp = try PanelMatrices(packing: [gate] + (up.map { [$0] } ?? []), compute: compute, threads: threads)
+        self.down = try PanelMatrices(packing: [down], compute: compute, threads: threads)
+    }
+
+    /// Stores F32 values as `format` (rounding or quantizing them, see
+    /// ``StoredMatrices/init(quantizing:as:)``), then packs. `format` `nil` chooses BF16 when every weight
+    /// is exactly a bfloat16 (half the bytes, identical results), else F32. The F32 tensors are not kept.
+    public init(kind: ExpertKind, gate: Tensor<Float>, up: Tensor<Float>?, down: Tensor<Float>,
+                gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil,
+                format: WeightFormat? = nil, compute: ComputeMode = .f32, threads: Int = Parallel.defaultThreadCount) throws {
+        guard gate.rank == 3, down.rank == 3, up.map({ $0.rank == 3 }) ?? true else {
+            throw TensorError.shapeMismatch(expected: "gate [E, F, H], up [E, F, H], down [E, H, F]",
+                                            actual: "\(gate.shape), \(up?.shape ?? []), \(down.shape)")
+        }
+        func exact(_ t: Tensor<Float>) -> Bool { t.storage.allSatisfy { $0.bitPattern & 0xFFFF == 0 } }
+        let chosen = format ?? ((exact(gate) && exact(down) && (up.map(exact) ?? true)) ? .bf16 : .f32)
+        try self.init(kind: kind, gate: try StoredMatrices(quantizing: gate, as: chosen),
+                      up: try up.map { try StoredMatrices(quantizing: $0, as: chosen) },
+                      down: try StoredMatrices(quantizing: down, as: chosen),
+                      gateBias: gateBias, upBias: upBias, downBias: downBias, compute: compute, threads: threads)
+    }
+
+    /// Assembles already-packed panels (tensor-parallel slices).
+    init(kind: ExpertKind, gateUp: PanelMatrices, down: PanelMatrices, hiddenSize: Int, intermediateSize: Int,
+         gateBias: Tensor<Float>?, upBias: Tensor<Float>?, downBias: Tensor<Float>?) {
+        self.kind = kind
+        expertCount = gateUp.matrixCount
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.gateUp = gateUp
         self.down = down
         self.gateBias = gateBias
         self.upBias = upBias
         self.downBias = downBias
-        let exact = PackedPanels.isExactlyBFloat16(gate) && PackedPanels.isExactlyBFloat16(down)
-            && (up.map(PackedPanels.isExactlyBFloat16) ?? true)
-        packed = PackedExpertWeights(gate: gate, up: up, down: down, precision: precision ?? (exact ? .bf16 : .f32))
+    }
+
+    /// The stored format of the expert weights.
+    public var format: WeightFormat { gateUp.format }
+
+    /// How the fast kernels round activations.
+    public var compute: ComputeMode { gateUp.compute }
+
+    /// Bytes held for the weights (packed values, scales and biases).
+    public var residentBytes: Int {
+        gateUp.residentBytes + down.residentBytes + 4 * [gateBias, upBias, downBias].reduce(0) { $0 + ($1?.count ?? 0) }
+    }
+
+    /// Row `row` (an output feature) of `projection` of expert `expert`, decoded exactly to F32
+    /// (`H` values for gate and up, `F` for down).
+    public func decodeRow(_ projection: Projection, expert: Int, row: Int, into out: UnsafeMutablePointer<Float>) {
+        switch projection {
+        case .gate: gateUp.decodeRow(matrix: expert, source: 0, row: row, into: out)
+        case .up: gateUp.decodeRow(matrix: expert, source: 1, row: row, into: out)
+        case .down: down.decodeRow(matrix: expert, row: row, into: out)
+        }
+    }
+
+    /// The whole of `projection`, decoded to F32 (`[E, F, H]` or `[E, H, F]`): for tests and tools, never
+    /// on the compute path; `nil` for `up` of ungated kinds.
+    public func dequantized(_ projection: Projection) -> Tensor<Float>? {
+        if projection == .up && !kind.isGated { return nil }
+        let (rows, columns) = projection == .down ? (hiddenSize, intermediateSize) : (intermediateSize, hiddenSize)
+        var t = Tensor<Float>(shape: [expertCount, rows, columns])
+        t.storage.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            for e in 0..<expertCount {
+                for r in 0..<rows { decodeRow(projection, expert: e, row: r, into: base + (e * rows + r) * columns) }
+            }
+        }
+        return t
     }
 
     /// The instruction set the fast kernels use on this CPU.
     public static var kernelISA: String { TileKernel.isaName }
-
-    /// How the fast kernels store these weights.
-    public var precision: WeightPrecision { packed.gateUp.precision }
 }

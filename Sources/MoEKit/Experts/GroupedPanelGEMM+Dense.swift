@@ -13,16 +13,17 @@ extension GroupedPanelGEMM {
     /// A plain GEMM on the expert kernels: `out[r, o] = Σ_k A[r, k] · W[o, k]` for the one matrix of `panels`
     /// (`[1, O, K]`) and every row of `rows` (packed over `RoutingPlan.allTokens`); `out` is `[rows, O]`
     /// row-major. The router's logits and the GEMM-peak probe of ``MachineRoofs`` run on it.
-    static func dense(_ rows: PackedRows, plan: RoutingPlan, panels: PackedPanels, threads: Int,
+    static func dense(_ rows: PackedRows, plan: RoutingPlan, panels: PanelMatrices, threads: Int,
                       into out: UnsafeMutableBufferPointer<Float>) {
         let items = items(plan, panelCount: panels.panelCount)
-        let (width, columns) = (PackedPanels.width, panels.outFeatures)
-        rows.withPointers { a, _ in
-            panels.withPointers { w in
+        let (width, columns) = (PanelMatrices.width, panels.outFeatures)
+        let w = panels.pointers
+        rows.withTiles { a in
+            do {
                 Parallel.forEach(items.count, threads: threads) { index in
                     let item = items[index]
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock * width) { tile in
-                        multiply(item, isa: .detected, a: rows, pointer: a, panels: panels, weights: w, into: tile.baseAddress!)
+                        multiply(item, isa: .detected, a: rows, tiles: a, panels: panels, weights: w, into: tile.baseAddress!)
                         for r in 0..<item.rows {
                             for c in 0..<min(width, columns - item.panel * width) {
                                 out[(item.firstRow + r) * columns + item.panel * width + c] = tile[r * width + c]

@@ -38,71 +38,44 @@ enum GroupedPanelGEMM {
     }
 
     /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows, A given as
-    /// ``PackedRows``.
-    /// `source` picks one of interleaved stacks (gate 0, up 1).
+    /// ``PackedRows`` (`tiles` its storage), W as panels (`weights` their bytes). `source` picks one of
+    /// interleaved stacks (gate 0, up 1). K-blocks of ``TileKernel/depthBlock`` k (or pairs), each a whole
+    /// number of scale groups (or a group a whole number of K-blocks), so a block's scales start with it.
     @inline(__always)
-    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, pointer: UnsafePointer<Float>,
-                         pairs aPairs: UnsafePointer<UInt32>? = nil, panels: PackedPanels, source: Int = 0, weights: PanelPointers,
-                         into c: UnsafeMutablePointer<Float>) {
-        let offset = panels.panelOffset(matrix: item.expert, panel: item.panel, source: source)
-        if let pairs = weights.bf16Pairs, let aPairs {
-            multiplyPairs(item, a: a, aPairs: aPairs, panelOffset: offset, weights: pairs, into: c)
-            return
-        }
-        let depth = a.depth
-        let firstTile = pointer + a.tileOffset(row: item.firstRow)
+    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, tiles: UnsafeRawPointer, panels: PanelMatrices,
+                         weights: PanelPointers, source: Int = 0, into c: UnsafeMutablePointer<Float>) {
+        let units = panels.depthUnits
+        let rowBytes = PanelMatrices.rowBytes(panels.element)
+        let scaleRowBytes = PanelMatrices.scaleRowBytes(panels.element)
+        let group = panels.scaleGroup
+        let block = max(TileKernel.depthBlock, group)
+        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: item.panel, source: source)
+        let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: item.panel, source: source) }
+        // Row tiles of one expert are consecutive in PackedRows: tile r/8 is 8·units elements further on.
+        let firstTile = tiles + 4 * a.paddedRow[item.firstRow] * units
         var k0 = 0
         repeat {
-            let kc = min(TileKernel.depthBlock, depth - k0)
+            let kc = min(block, units - k0)
+            let blockScales = scales.map { $0 + (k0 / group) * scaleRowBytes }
             var r = 0
             while r < item.rows {
-                // Row tiles of one expert are consecutive in PackedRows: tile r/8 is 8·depth further on.
-                TileKernel.multiply(isa: isa, rows: min(TileKernel.rows, item.rows - r), depth: kc, a: firstTile + r * depth + k0 * TileKernel.rows,
-                                    f32: weights.f32, bf16: weights.bf16, panelStart: offset + k0 * PackedPanels.width,
-                                    c: c + r * PackedPanels.width, accumulate: k0 > 0)
+                TileKernel.multiply(isa: isa, element: panels.element, rows: min(TileKernel.rows, item.rows - r), depth: kc,
+                                    a: firstTile + 4 * (r * units + k0 * TileKernel.rows), b: b + k0 * rowBytes, scales: blockScales,
+                                    c: c + r * PanelMatrices.width, accumulate: k0 > 0)
                 r += TileKernel.rows
             }
             k0 += kc
-        } while k0 < depth
+        } while k0 < units
     }
 }
 
-extension GroupedPanelGEMM {
-    /// The BF16-compute variant: activations and weights as bf16 k-pairs.
-    @inline(__always)
-    static func multiplyPairs(_ item: Item, a: PackedRows, aPairs: UnsafePointer<UInt32>, panelOffset offset: Int,
-                              weights: UnsafePointer<UInt32>, into c: UnsafeMutablePointer<Float>) {
-        let pairs = a.pairCount
-        let firstTile = aPairs + a.paddedRow[item.firstRow] * pairs
-        let block = TileKernel.pairBlock
-        var k0 = 0
-        repeat {
-            let kc = min(block, pairs - k0)
-            var r = 0
-            while r < item.rows {
-                TileKernel.multiplyPairs(rows: min(TileKernel.rows, item.rows - r), pairs: kc,
-                                         a: firstTile + r * pairs + k0 * TileKernel.rows,
-                                         b: weights + offset + k0 * PackedPanels.width, c: c + r * PackedPanels.width, accumulate: k0 > 0)
-                r += TileKernel.rows
-            }
-            k0 += kc
-        } while k0 < pairs
-    }
-}
-
-/// Raw pointers to a ``PackedPanels`` storage, valid inside ``PackedPanels/withPointers(_:)``.
+/// Raw pointers to a ``PanelMatrices``' bytes.
 struct PanelPointers {
-    var f32: UnsafePointer<Float>?
-    var bf16: UnsafePointer<UInt16>?
-    var bf16Pairs: UnsafePointer<UInt32>?
+    var values: UnsafeRawPointer
+    var scales: UnsafeRawPointer?
 }
 
-extension PackedPanels {
-    func withPointers<R>(_ body: (PanelPointers) throws -> R) rethrows -> R {
-        switch storage {
-        case .f32(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(f32: $0.baseAddress)) }
-        case .bf16(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(bf16: $0.baseAddress)) }
-        case .bf16Pairs(let values): try values.withUnsafeBufferPointer { try body(PanelPointers(bf16Pairs: $0.baseAddress)) }
-        }
-    }
+extension PanelMatrices {
+    /// The bytes' base pointers (alive as long as `self`).
+    var pointers: PanelPointers { PanelPointers(values: UnsafeRawPointer(values.pointer), scales: scales.map { UnsafeRawPointer($0.pointer) }) }
 }

@@ -14,7 +14,7 @@ struct PackedRows {
         case f32, bf16Pairs
 
         /// The format a projection over `panels` reads.
-        init(_ panels: PackedPanels) { self = panels.precision == .bf16Compute ? .bf16Pairs : .f32 }
+        init(_ panels: PanelMatrices) { self = panels.element == .bf16Pairs ? .bf16Pairs : .f32 }
     }
 
     let format: Format
@@ -159,6 +159,11 @@ struct PackedRows {
         }
     }
 
+    /// Calls `body` with the tiles' storage (F32 or pair words, 4 bytes each); never called on empty tiles' contents.
+    func withTiles<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+        withPointers { f, p in body(p.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(f)) }
+    }
+
     /// Element offset of the tile holding plan row `row`, which must start a tile of its expert.
     @inline(__always) func tileOffset(row: Int) -> Int { paddedRow[row] * depth }
 
@@ -185,7 +190,7 @@ extension PackedRows {
                            depth: Int, format: Format, isa: TileKernel.ISA,
                            floats: UnsafeMutablePointer<Float>, words: UnsafeMutablePointer<UInt32>) {
         let tile = TileKernel.rows
-        let width = PackedPanels.width
+        let width = PanelMatrices.width
         let tiles = (rows + tile - 1) / tile
         if isa == .avx512 {
             let firstTile = firstPaddedRow / tile

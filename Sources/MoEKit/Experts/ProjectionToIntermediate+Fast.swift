@@ -8,7 +8,7 @@ extension ProjectionToIntermediate {
         output.storage = rows.rowMajor(rowCount: plan.rowCount)
     }
 
-    /// Reader → compute → writer over ``PackedPanels``, the result left in the row tiles
+    /// Reader → compute → writer over ``PanelMatrices``, the result left in the row tiles
     /// `projection_to_output` reads (in `format`, so a BF16-compute block rounds each activation once,
     /// here, and never materialises a row-major intermediate):
     /// - reader: gathers (and for Llama-4 scales) every row's token into row tiles (token slicing: each
@@ -21,31 +21,33 @@ extension ProjectionToIntermediate {
     static func packed(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, scalesInput: Bool,
                        threads: Int, isa: TileKernel.ISA = .detected, format: PackedRows.Format) -> PackedRows {
         let (h, f) = (experts.hiddenSize, experts.intermediateSize)
-        let packed = experts.packed
+        let gateUp = experts.gateUp
+        let isGated = gateUp.sourceCount == 2
         let kind = experts.kind
-        let width = PackedPanels.width
+        let width = PanelMatrices.width
         let gathered = input.storage.withUnsafeBufferPointer { x in
-            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp)) }
-            return PackedRows(plan: plan, depth: h, format: .init(packed.gateUp), threads: threads, isa: isa) { row in
+            guard let base = x.baseAddress else { return PackedRows(plan: plan, depth: h, format: .init(gateUp)) }
+            return PackedRows(plan: plan, depth: h, format: .init(gateUp), threads: threads, isa: isa) { row in
                 (base + Int(plan.rowToken[row]) * h, scalesInput ? plan.rowWeight[row] : 1)
             }
         }
         var output = PackedRows(plan: plan, depth: f, format: format)
-        let items = GroupedPanelGEMM.items(plan, panelCount: packed.gateUp.panelCount)
+        let items = GroupedPanelGEMM.items(plan, panelCount: gateUp.panelCount)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
         let outputPaddedRow = output.paddedRow
+        let weights = gateUp.pointers
         output.withMutableTiles { floats, words in
-            gathered.withPointers { a, aPairs in
-                packed.gateUp.withPointers { weights in
+            gathered.withTiles { a in
+                do {
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
                             let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
-                            GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gateUp,
-                                                      source: 0, weights: weights, into: gateTile)
-                            if packed.isGated {
-                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, pointer: a, pairs: aPairs, panels: packed.gateUp,
-                                                          source: 1, weights: weights, into: upTile)
+                            GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, tiles: a, panels: gateUp,
+                                                      weights: weights, source: 0, into: gateTile)
+                            if isGated {
+                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, tiles: a, panels: gateUp,
+                                                          weights: weights, source: 1, into: upTile)
                             }
                             let columns = min(width, f - item.panel * width)
                             let firstColumn = item.panel * width
@@ -61,7 +63,7 @@ extension ProjectionToIntermediate {
                                     for c in 0..<columns {
                                         let j = firstColumn + c
                                         // Ungated kinds have no up block (never written): their activation ignores `up`.
-                                        var g = gateTile[r * width + c], u = packed.isGated ? upTile[r * width + c] : 0
+                                        var g = gateTile[r * width + c], u = isGated ? upTile[r * width + c] : 0
                                         if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
                                         if !upBias.isEmpty { u += upBias[item.expert * f + j] }
                                         gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)

@@ -25,22 +25,26 @@ public enum ProjectionToIntermediate {
         try plan.check(against: experts)
     }
 
-    /// Plain loops, `Double` accumulation: the specification.
+    /// Plain loops, `Double` accumulation: the specification. Weight rows are decoded exactly, one at a
+    /// time, from the experts' one copy.
     static func reference(input: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, scalesInput: Bool,
                           into output: inout Tensor<Float>) {
         let (h, f) = (experts.hiddenSize, experts.intermediateSize)
-        for e in 0..<plan.expertCount {
-            for row in plan.offsets[e]..<plan.offsets[e + 1] {
-                let t = Int(plan.rowToken[row])
-                let scale = scalesInput ? Double(plan.rowWeight[row]) : 1
-                for j in 0..<f {
+        var gateRow = [Float](repeating: 0, count: h), upRow = [Float](repeating: 0, count: h)
+        for e in 0..<plan.expertCount where plan.offsets[e + 1] > plan.offsets[e] {
+            for j in 0..<f {
+                gateRow.withUnsafeMutableBufferPointer { experts.decodeRow(.gate, expert: e, row: j, into: $0.baseAddress!) }
+                if experts.kind.isGated { upRow.withUnsafeMutableBufferPointer { experts.decodeRow(.up, expert: e, row: j, into: $0.baseAddress!) } }
+                for row in plan.offsets[e]..<plan.offsets[e + 1] {
+                    let t = Int(plan.rowToken[row])
+                    let scale = scalesInput ? Double(plan.rowWeight[row]) : 1
                     var g = Double(experts.gateBias?.storage[e * f + j] ?? 0)
                     var u = Double(experts.upBias?.storage[e * f + j] ?? 0)
                     for i in 0..<h {
                         // Llama-4 rounds the scaled input to the activation dtype before the matmul.
                         let x = scalesInput ? Double(Float(scale * Double(input.storage[t * h + i]))) : Double(input.storage[t * h + i])
-                        g += x * Double(experts.gate.storage[(e * f + j) * h + i])
-                        if let up = experts.up { u += x * Double(up.storage[(e * f + j) * h + i]) }
+                        g += x * Double(gateRow[i])
+                        if experts.kind.isGated { u += x * Double(upRow[i]) }
                     }
                     output.storage[row * f + j] = Float(ExpertActivation.apply(experts.kind, gate: g, up: u))
                 }

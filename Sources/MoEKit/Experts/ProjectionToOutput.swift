@@ -21,24 +21,31 @@ public enum ProjectionToOutput {
         return output
     }
 
-    /// Plain loops, `Double` accumulation, one rounding per output element: the specification.
+    /// Plain loops, `Double` accumulation, one rounding per output element: the specification. Weight
+    /// rows are decoded exactly, one at a time, from the experts' one copy.
     static func reference(intermediate: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
                           into output: inout Tensor<Float>) {
         let (h, f, k) = (experts.hiddenSize, experts.intermediateSize, plan.expertsPerToken)
-        var expertOfRow = [Int](repeating: 0, count: plan.rowCount)
-        for e in 0..<plan.expertCount { for row in plan.offsets[e]..<plan.offsets[e + 1] { expertOfRow[row] = e } }
+        // Each row's expert output in F64, then the slot-ordered sum per token.
+        var rowOutput = [Double](repeating: 0, count: plan.rowCount * h)
+        var downRow = [Float](repeating: 0, count: f)
+        for e in 0..<plan.expertCount where plan.offsets[e + 1] > plan.offsets[e] {
+            for o in 0..<h {
+                downRow.withUnsafeMutableBufferPointer { experts.decodeRow(.down, expert: e, row: o, into: $0.baseAddress!) }
+                for row in plan.offsets[e]..<plan.offsets[e + 1] {
+                    var acc = Double(experts.downBias?.storage[e * h + o] ?? 0)
+                    for j in 0..<f { acc += Double(intermediate.storage[row * f + j]) * Double(downRow[j]) }
+                    rowOutput[row * h + o] = acc
+                }
+            }
+        }
         for t in 0..<plan.tokenCount {
             for o in 0..<h {
                 var y = 0.0
                 for slot in 0..<k {
                     let row = Int(plan.slotRow[t * k + slot])
                     guard row >= 0 else { continue }
-                    let e = expertOfRow[row]
-                    var acc = Double(experts.downBias?.storage[e * h + o] ?? 0)
-                    for j in 0..<f {
-                        acc += Double(intermediate.storage[row * f + j]) * Double(experts.down.storage[(e * h + o) * f + j])
-                    }
-                    y += (weightsOutputs ? Double(plan.rowWeight[row]) : 1) * acc
+                    y += (weightsOutputs ? Double(plan.rowWeight[row]) : 1) * rowOutput[row * h + o]
                 }
                 output.storage[t * h + o] = Float(y)
             }
@@ -49,7 +56,7 @@ public enum ProjectionToOutput {
     static func fast(intermediate: Tensor<Float>, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
                      threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
         let rows = PackedRows(rowMajor: intermediate.storage, plan: plan, depth: experts.intermediateSize,
-                              format: .init(experts.packed.down), threads: threads)
+                              format: .init(experts.down), threads: threads)
         fast(rows: rows, plan: plan, experts: experts, weightsOutputs: weightsOutputs, threads: threads, isa: isa, into: &output)
     }
 
@@ -59,18 +66,19 @@ public enum ProjectionToOutput {
     static func fast(rows packedRows: PackedRows, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
                      threads: Int, isa: TileKernel.ISA = .detected, into output: inout Tensor<Float>) {
         let (h, k) = (experts.hiddenSize, plan.expertsPerToken)
-        let down = experts.packed.down
-        let width = PackedPanels.width
+        let down = experts.down
+        let width = PanelMatrices.width
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        packedRows.withPointers { a, aPairs in
+        let weights = down.pointers
+        packedRows.withTiles { a in
             rowsOut.withUnsafeMutableBufferPointer { out in
-                down.withPointers { weights in
+                do {
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
-                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, pointer: a, pairs: aPairs, panels: down, weights: weights, into: tile.baseAddress!)
+                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, tiles: a, panels: down, weights: weights, into: tile.baseAddress!)
                             let columns = min(width, h - item.panel * width)
                             for r in 0..<item.rows {
                                 for c in 0..<columns {

@@ -15,7 +15,7 @@ enum RoutedExperts {
         case .fast:
             try ProjectionToIntermediate.check(input: input, plan: plan, experts: experts)
             let rows = ProjectionToIntermediate.packed(input: input, plan: plan, experts: experts, scalesInput: scalesInput,
-                                                       threads: threads, format: .init(experts.packed.down))
+                                                       threads: threads, format: .init(experts.down))
             var output = Tensor<Float>(shape: [plan.tokenCount, experts.hiddenSize], repeating: .nan)
             ProjectionToOutput.fast(rows: rows, plan: plan, experts: experts, weightsOutputs: weightsOutputs,
                                     threads: threads, into: &output)

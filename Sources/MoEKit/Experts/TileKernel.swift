@@ -37,29 +37,55 @@ enum TileKernel {
         }
     }
 
-    /// One micro-tile: `a` is a packed row tile (`a[k·8 + r]`, see ``PackedRows``) at `k = k0`;
-    /// `panelStart` is the element offset of the panel's row `k = k0`.
+    /// One micro-tile over one K-block of a panel: the one place that maps (panel element × instruction
+    /// set) to a kernel. `a` is a packed row tile at the block's first k (F32 `a[k·8 + r]`, or bf16
+    /// pairs `a[kp·8 + r]` for ``PanelMatrices/Element/bf16Pairs``); `b` is the panel at that k; `scales`
+    /// the panel's scales at the block's first scale group (FP8, MXFP4); `depth` in k (pairs for BF16
+    /// compute).
     @inline(__always)
-    static func multiply(isa: ISA, rows: Int, depth: Int, a: UnsafePointer<Float>,
-                         f32 weights: UnsafePointer<Float>?, bf16 halves: UnsafePointer<UInt16>?, panelStart: Int,
-                         c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    static func multiply(isa: ISA, element: PanelMatrices.Element, rows: Int, depth: Int, a: UnsafeRawPointer,
+                         b: UnsafeRawPointer, scales: UnsafeRawPointer?, c: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let acc: Int32 = accumulate ? 1 : 0
-        if let weights {
-            let b = weights + panelStart
+        let (r, d) = (Int32(rows), Int32(depth))
+        let x = a.assumingMemoryBound(to: Float.self)
+        switch element {
+        case .f32:
+            let w = b.assumingMemoryBound(to: Float.self)
             switch isa {
-            case .avx512: moe_panel_f32_avx512(Int32(rows), Int32(depth), a, b, c, acc)
-            case .avx2: moe_panel_f32_avx2(Int32(rows), Int32(depth), a, b, c, acc)
-            case .portable: portable(rows: rows, depth: depth, a: a, c: c, accumulate: accumulate) { b[$0] }
+            case .avx512: moe_panel_f32_avx512(r, d, x, w, c, acc)
+            case .avx2: moe_panel_f32_avx2(r, d, x, w, c, acc)
+            case .portable: portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { w[$0] }
             }
-        } else if let halves {
-            let b = halves + panelStart
+        case .bf16:
+            let w = b.assumingMemoryBound(to: UInt16.self)
             switch isa {
-            case .avx512: moe_panel_bf16w_avx512(Int32(rows), Int32(depth), a, b, c, acc)
-            case .avx2: moe_panel_bf16w_avx2(Int32(rows), Int32(depth), a, b, c, acc)
-            case .portable: portable(rows: rows, depth: depth, a: a, c: c, accumulate: accumulate) {
-                Float(bitPattern: UInt32(b[$0]) << 16)
+            case .avx512: moe_panel_bf16w_avx512(r, d, x, w, c, acc)
+            case .avx2: moe_panel_bf16w_avx2(r, d, x, w, c, acc)
+            case .portable: portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { WeightDecoding.bf16(w[$0]) }
             }
+        case .f16:
+            let w = b.assumingMemoryBound(to: UInt16.self)
+            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { WeightDecoding.f16(w[$0]) }
+        case .fp8(let group):
+            let w = b.assumingMemoryBound(to: UInt8.self)
+            let s = scales.unsafelyUnwrapped.assumingMemoryBound(to: Float.self)
+            let width = PanelMatrices.width
+            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
+                let (k, n) = (i / width, i % width)
+                return WeightDecoding.e4m3(w[i]) * s[(k / group) * width + n]
             }
+        case .mxfp4:
+            let w = b.assumingMemoryBound(to: UInt8.self)
+            let s = scales.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
+            let width = PanelMatrices.width
+            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
+                let (k, n) = (i / width, i % width)
+                let byte = w[k * (width / 2) + n % (width / 2)]
+                return WeightDecoding.mxfp4(code: n < width / 2 ? byte & 0xF : byte >> 4, scale: s[(k / WeightFormat.mxfp4Group) * width + n])
+            }
+        case .bf16Pairs:
+            multiplyPairs(rows: rows, pairs: depth, a: a.assumingMemoryBound(to: UInt32.self), b: b.assumingMemoryBound(to: UInt32.self),
+                          c: c, accumulate: accumulate)
         }
     }
 
@@ -73,7 +99,7 @@ enum TileKernel {
             moe_panel_bf16dot_avx512(Int32(rows), Int32(pairs), a, b, c, accumulate ? 1 : 0)
             return
         }
-        let width = PackedPanels.width
+        let width = PanelMatrices.width
         for r in 0..<rows {
             for n in 0..<width {
                 var acc: Float = 0
@@ -95,7 +121,7 @@ enum TileKernel {
     @inline(__always)
     static func portable(rows: Int, depth: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                          accumulate: Bool, weight: (Int) -> Float) {
-        let width = PackedPanels.width
+        let width = PanelMatrices.width
         for r in 0..<rows {
             var acc = [SIMD8<Float>](repeating: SIMD8(), count: width / 8)
             for k in 0..<depth {

@@ -11,37 +11,36 @@ struct TensorParallelSlice: Sendable {
     let intermediateColumns: Range<Int>
     /// Output columns of this rank.
     let outputColumns: Range<Int>
-    /// gate/up of ``intermediateColumns`` (its `down` is an unused zero placeholder).
+    /// gate/up of ``intermediateColumns`` (no down rows).
     let intermediate: ExpertWeights
-    /// down of ``outputColumns`` (its `gate`/`up` are unused zero placeholders).
+    /// down of ``outputColumns`` (no gate/up rows).
     let output: ExpertWeights
 
-    init(_ w: ExpertWeights, rank j: Int, of ranks: Int) throws {
+    init(_ w: ExpertWeights, rank j: Int, of ranks: Int, threads: Int = Parallel.defaultThreadCount) throws {
         let (e, f, h) = (w.expertCount, w.intermediateSize, w.hiddenSize)
         let fs = (f * j / ranks)..<(f * (j + 1) / ranks)
         let hs = (h * j / ranks)..<(h * (j + 1) / ranks)
         intermediateColumns = fs
         outputColumns = hs
-        // Rows `rows` of every expert's [rowsTotal, cols] matrix.
-        func rows(_ t: Tensor<Float>?, _ rows: Range<Int>, total: Int, cols: Int) throws -> Tensor<Float>? {
+        // Columns `columns` of a bias `[E, total]`.
+        func columns(_ t: Tensor<Float>?, _ columns: Range<Int>, total: Int) throws -> Tensor<Float>? {
             guard let t else { return nil }
             var out: [Float] = []
-            out.reserveCapacity(e * rows.count * cols)
-            for x in 0..<e { out += t.storage[((x * total + rows.lowerBound) * cols)..<((x * total + rows.upperBound) * cols)] }
-            return try Tensor(shape: cols == 1 ? [e, rows.count] : [e, rows.count, cols], storage: out)
+            out.reserveCapacity(e * columns.count)
+            for x in 0..<e { out += t.storage[(x * total + columns.lowerBound)..<(x * total + columns.upperBound)] }
+            return try Tensor(shape: [e, columns.count], storage: out)
         }
         let kind = w.kind
-        let gate = try rows(w.gate, fs, total: f, cols: h)
-        intermediate = try ExpertWeights(
-            kind: kind, gate: gate ?? Tensor(shape: [e, fs.count, h]), up: try rows(w.up, fs, total: f, cols: h),
-            down: Tensor(shape: [e, h, fs.count]), gateBias: try rows(w.gateBias, fs, total: f, cols: 1),
-            upBias: try rows(w.upBias, fs, total: f, cols: 1),
-            downBias: kind.hasBiases ? Tensor(shape: [e, h]) : nil, precision: w.precision)
-        output = try ExpertWeights(
-            kind: kind, gate: Tensor(shape: [e, f, hs.count]), up: kind.isGated ? Tensor(shape: [e, f, hs.count]) : nil,
-            down: try rows(w.down, hs, total: h, cols: f) ?? Tensor(shape: [e, hs.count, f]),
-            gateBias: kind.hasBiases ? Tensor(shape: [e, f]) : nil, upBias: kind.hasBiases && kind.isGated ? Tensor(shape: [e, f]) : nil,
-            downBias: try rows(w.downBias, hs, total: h, cols: 1), precision: w.precision)
+        // The weights of the other projection are not used by this slice's kernels: no rows, no bytes.
+        intermediate = ExpertWeights(kind: kind, gateUp: try w.gateUp.selectingRows(fs, threads: threads), down: try w.down.emptied(),
+                                     hiddenSize: h, intermediateSize: fs.count,
+                                     gateBias: try columns(w.gateBias, fs, total: f), upBias: try columns(w.upBias, fs, total: f),
+                                     downBias: kind.hasBiases ? Tensor(shape: [e, h]) : nil)
+        output = ExpertWeights(kind: kind, gateUp: try w.gateUp.emptied(), down: try w.down.selectingRows(hs, threads: threads),
+                               hiddenSize: hs.count, intermediateSize: f,
+                               gateBias: kind.hasBiases ? Tensor(shape: [e, f]) : nil,
+                               upBias: kind.hasBiases && kind.isGated ? Tensor(shape: [e, f]) : nil,
+                               downBias: try columns(w.downBias, hs, total: h))
     }
 }
 

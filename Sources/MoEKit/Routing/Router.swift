@@ -12,16 +12,16 @@ public struct Router: Sendable {
     /// DeepSeek-V3's `e_score_correction_bias` `[E]`, or `nil` (treated as zeros).
     public let correctionBias: [Float]?
     /// The router matrix packed for the fast kernels (one "expert" with E outputs).
-    let packed: PackedPanels
+    let packed: PanelMatrices
 
     /// Builds a router, checking every shape against `config`.
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the tensor.
-    public init(config: MoEConfig, weight: Tensor<Float>, bias: [Float]? = nil, correctionBias: [Float]? = nil) throws(TensorError) {
+    public init(config: MoEConfig, weight: Tensor<Float>, bias: [Float]? = nil, correctionBias: [Float]? = nil) throws {
         let (e, h) = (config.expertCount, config.hiddenSize)
-        guard weight.shape == [e, h] else { throw .shapeMismatch(expected: "router weight [\(e), \(h)]", actual: "\(weight.shape)") }
-        if let bias, bias.count != e { throw .shapeMismatch(expected: "router bias [\(e)]", actual: "[\(bias.count)]") }
+        guard weight.shape == [e, h] else { throw TensorError.shapeMismatch(expected: "router weight [\(e), \(h)]", actual: "\(weight.shape)") }
+        if let bias, bias.count != e { throw TensorError.shapeMismatch(expected: "router bias [\(e)]", actual: "[\(bias.count)]") }
         if let correctionBias, correctionBias.count != e {
-            throw .shapeMismatch(expected: "e_score_correction_bias [\(e)]", actual: "[\(correctionBias.count)]")
+            throw TensorError.shapeMismatch(expected: "e_score_correction_bias [\(e)]", actual: "[\(correctionBias.count)]")
         }
         kind = config.router
         expertCount = e
@@ -29,7 +29,8 @@ public struct Router: Sendable {
         self.weight = weight
         self.bias = bias
         self.correctionBias = correctionBias
-        packed = PackedPanels((try? weight.reshaped([1, e, h])) ?? weight, precision: .f32)
+        // The router stays F32 (E × H floats: small); a stack of one matrix `[1, E, H]`.
+        packed = try PanelMatrices(packing: [try StoredMatrices(quantizing: weight.reshaped([1, e, h]), as: .f32)], threads: 1)
     }
 
     /// Routes `hidden` `[T, H]`: logits, selection and statistics. The `.fast` variant computes the logits

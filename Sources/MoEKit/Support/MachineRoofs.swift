@@ -4,9 +4,9 @@ import CMoEKernels
 /// fractions of them: the F32 GEMM rate of MoEKit's own micro-kernels and the memory read bandwidth.
 public enum MachineRoofs {
     /// GFLOP/s of a square F32 GEMM (`size`³) through the fast kernels, best of `repeats`.
-    public static func gemmGFLOPS(size: Int = 2048, threads: Int, repeats: Int = 3) -> Double {
+    public static func gemmGFLOPS(size: Int = 2048, threads: Int, repeats: Int = 3) throws -> Double {
         var rng = SplitMix64(seed: 99)
-        let weights = PackedPanels(rng.tensor([1, size, size], std: 0.02), precision: .f32)
+        let weights = try PanelMatrices(packing: [try StoredMatrices(quantizing: rng.tensor([1, size, size], std: 0.02), as: .f32)], threads: threads)
         let a = rng.tensor([size, size], std: 1)
         let plan = RoutingPlan.allTokens(size)
         let rows = PackedRows(rowMajor: a.storage, plan: plan, depth: size, threads: threads)

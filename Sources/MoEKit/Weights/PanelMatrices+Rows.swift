@@ -1,0 +1,101 @@
+/// Reading panels back one weight row at a time: what the reference kernels multiply by (decoded
+/// exactly, as ``WeightDecoding`` specifies, so the reference needs no second copy of the weights),
+/// and row slices for tensor parallelism (copied in the same format).
+extension PanelMatrices {
+    /// Row `o` (output feature) of matrix `m`, source `s`, decoded to F32: `inFeatures` values.
+    func decodeRow(matrix m: Int, source s: Int = 0, row o: Int, into out: UnsafeMutablePointer<Float>) {
+        let w = Self.width
+        let (p, n) = (o / w, o % w)
+        let panel = values.pointer + panelOffset(matrix: m, panel: p, source: s)
+        let k = inFeatures
+        switch element {
+        case .f32:
+            let v = panel.assumingMemoryBound(to: Float.self)
+            for i in 0..<k { out[i] = v[i * w + n] }
+        case .bf16:
+            let v = panel.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<k { out[i] = WeightDecoding.bf16(v[i * w + n]) }
+        case .f16:
+            let v = panel.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<k { out[i] = WeightDecoding.f16(v[i * w + n]) }
+        case .bf16Pairs:
+            let v = panel.assumingMemoryBound(to: UInt32.self)
+            for i in 0..<k {
+                let word = v[(i / 2) * w + n]
+                out[i] = WeightDecoding.bf16(UInt16(truncatingIfNeeded: i % 2 == 0 ? word : word >> 16))
+            }
+        case .fp8(let group):
+            let v = panel.assumingMemoryBound(to: UInt8.self)
+            let scale = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: Float.self)
+            for i in 0..<k { out[i] = WeightDecoding.e4m3(v[i * w + n]) * scale[(i / group) * w + n] }
+        case .mxfp4:
+            let v = panel.assumingMemoryBound(to: UInt8.self)
+            let scale = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: UInt8.self)
+            let half = w / 2
+            for i in 0..<k {
+                let byte = v[i * half + n % half]
+                out[i] = WeightDecoding.mxfp4(code: n < half ? byte & 0xF : byte >> 4, scale: scale[(i / WeightFormat.mxfp4Group) * w + n])
+            }
+        }
+    }
+
+    /// Output rows `range` of every matrix and source, as panels in the same format (tensor parallelism).
+    func selectingRows(_ range: Range<Int>, threads: Int) throws(WeightError) -> PanelMatrices {
+        let result = try PanelMatrices(element: element, format: format, matrices: matrixCount, out: range.count, in: inFeatures, sources: sourceCount)
+        let source = self
+        Parallel.forEach(matrixCount * sourceCount * result.panelCount, threads: threads) { index in
+            let (m, rest) = (index / (sourceCount * result.panelCount), index % (sourceCount * result.panelCount))
+            let (s, p) = (rest / result.panelCount, rest % result.panelCount)
+            for n in 0..<Self.width {
+                let o = p * Self.width + n
+                source.copyColumn(matrix: m, source: s, row: o < range.count ? range.lowerBound + o : nil, to: result, panel: p, targetSource: s, column: n)
+            }
+        }
+        return result
+    }
+
+    /// A stack with no rows (a tensor-parallel slice's unused projection): no bytes.
+    func emptied() throws(WeightError) -> PanelMatrices {
+        try PanelMatrices(element: element, format: format, matrices: matrixCount, out: 0, in: 0, sources: sourceCount)
+    }
+
+    /// Copies one output column (row `o` of the weights, or zeros when `nil`) into column `n` of panel `p`
+    /// (matrix `m`, source `ts`) of `target`, which has this element type.
+    private func copyColumn(matrix m: Int, source s: Int, row o: Int?, to target: PanelMatrices, panel p: Int, targetSource ts: Int, column n: Int) {
+        let w = Self.width
+        let dst = target.values.pointer + target.panelOffset(matrix: m, panel: p, source: ts)
+        let src = o.map { values.pointer + panelOffset(matrix: m, panel: $0 / w, source: s) }
+        let sn = (o ?? 0) % w
+        let units = depthUnits
+        switch element {
+        case .f32, .bf16Pairs:
+            let d = dst.assumingMemoryBound(to: UInt32.self)
+            let v = src?.assumingMemoryBound(to: UInt32.self)
+            for i in 0..<units { d[i * w + n] = v?[i * w + sn] ?? 0 }
+        case .bf16, .f16:
+            let d = dst.assumingMemoryBound(to: UInt16.self)
+            let v = src?.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<units { d[i * w + n] = v?[i * w + sn] ?? 0 }
+        case .fp8(let group):
+            let d = dst.assumingMemoryBound(to: UInt8.self)
+            let v = src?.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<units { d[i * w + n] = v?[i * w + sn] ?? 0 }
+            let ds = (target.scales.unsafelyUnwrapped.pointer + target.scaleOffset(matrix: m, panel: p, source: ts)).assumingMemoryBound(to: Float.self)
+            let vs = o.map { (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: $0 / w, source: s)).assumingMemoryBound(to: Float.self) }
+            for g in 0..<((inFeatures + group - 1) / group) { ds[g * w + n] = vs?[g * w + sn] ?? 0 }
+        case .mxfp4:
+            let half = w / 2
+            let d = dst.assumingMemoryBound(to: UInt8.self)
+            let v = src?.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<units {
+                let byte = v?[i * half + sn % half] ?? 0
+                let code = sn < half ? byte & 0xF : byte >> 4
+                let keep = n < half ? d[i * half + n % half] & 0xF0 : d[i * half + n % half] & 0x0F
+                d[i * half + n % half] = keep | (n < half ? code : code << 4)
+            }
+            let ds = (target.scales.unsafelyUnwrapped.pointer + target.scaleOffset(matrix: m, panel: p, source: ts)).assumingMemoryBound(to: UInt8.self)
+            let vs = o.map { (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: $0 / w, source: s)).assumingMemoryBound(to: UInt8.self) }
+            for g in 0..<((inFeatures + WeightFormat.mxfp4Group - 1) / WeightFormat.mxfp4Group) { ds[g * w + n] = vs?[g * w + sn] ?? 127 }
+        }
+    }
+}

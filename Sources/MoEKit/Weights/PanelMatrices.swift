@@ -1,0 +1,139 @@
+import CMoEKernels
+
+/// The one copy of a weight stack MoEKit keeps: `[matrices, out, in]` in its stored format, repacked
+/// once into the fast kernels' panels. Each matrix's output columns are cut into panels of ``width``;
+/// a panel is stored `in`-major, `panel[k][n] = W[p·32 + n, k]` (zero past `out`), so a kernel streams
+/// one contiguous panel and a K-block is a contiguous slice of it. The bytes of an element are the
+/// stored bytes, permuted:
+///
+/// | element | panel row k (32 columns) | scales per panel |
+/// | --- | --- | --- |
+/// | `f32` | 32 × F32 | — |
+/// | `bf16`, `f16` | 32 × 16-bit | — |
+/// | `bf16Pairs` (BF16 compute) | 32 words per k-pair: bf16(W[n, 2kp]) \| bf16(W[n, 2kp+1]) << 16 | — |
+/// | `fp8` | 32 × E4M3 byte | F32 `[k / group][32]`: column n's block scale |
+/// | `mxfp4` | 16 bytes: byte j = code(W[j, k]) \| code(W[j + 16, k]) << 4 | E8M0 `[k / 32][32]` |
+///
+/// FP8 scales are repeated per output column (4 bytes per 128 weights of a 128 × 128 block: +3 %), so a
+/// row slice (tensor parallelism) and a partial edge block need no special case. Several stacks of one
+/// shape can be interleaved panel by panel (gate and up: panel `p` of source `s` is stored as panel
+/// `p·sources + s`), so one work item streams gate panel p and then up panel p from consecutive memory.
+struct PanelMatrices: @unchecked Sendable {
+    /// Output columns per panel: two 512-bit registers of floats.
+    static let width = Int(MOE_PANEL_WIDTH)
+
+    /// What one panel element is.
+    enum Element: Equatable, Sendable {
+        case f32, bf16, f16, bf16Pairs
+        /// FP8 E4M3 with one F32 scale per column and `group` inputs.
+        case fp8(group: Int)
+        case mxfp4
+    }
+
+    let element: Element
+    /// The stored format (``WeightFormat/bf16`` for BF16-compute pairs).
+    let format: WeightFormat
+    let matrixCount: Int
+    /// Output columns of one source matrix.
+    let outFeatures: Int
+    let inFeatures: Int
+    /// Interleaved source stacks (1, or 2 for gate and up).
+    let sourceCount: Int
+    /// Panels of one source matrix: `⌈outFeatures / width⌉`.
+    let panelCount: Int
+    let values: AlignedBytes
+    let scales: AlignedBytes?
+    /// Bytes of one panel's values and of its scales.
+    let panelBytes: Int, panelScaleBytes: Int
+
+    var compute: ComputeMode { element == .bf16Pairs ? .bf16 : .f32 }
+
+    /// Bytes held: values and scales.
+    var residentBytes: Int { values.count + (scales?.count ?? 0) }
+
+    /// Depth units per panel: k, or k-pairs for BF16 compute.
+    var depthUnits: Int { element == .bf16Pairs ? (inFeatures + 1) / 2 : inFeatures }
+
+    /// Inputs sharing one scale (FP8 block width, MXFP4 32), 0 for unscaled elements.
+    var scaleGroup: Int {
+        switch element {
+        case .fp8(let group): group
+        case .mxfp4: WeightFormat.mxfp4Group
+        case .f32, .bf16, .f16, .bf16Pairs: 0
+        }
+    }
+
+    /// Bytes of one panel row (one k, or one k-pair).
+    static func rowBytes(_ element: Element) -> Int {
+        switch element {
+        case .f32, .bf16Pairs: 4 * width
+        case .bf16, .f16: 2 * width
+        case .fp8: width
+        case .mxfp4: width / 2
+        }
+    }
+
+    /// Bytes of one scale group row (32 columns).
+    static func scaleRowBytes(_ element: Element) -> Int {
+        switch element {
+        case .fp8: 4 * width
+        case .mxfp4: width
+        case .f32, .bf16, .f16, .bf16Pairs: 0
+        }
+    }
+
+    /// An empty layout for `matrices × sources × panels` of `element`, its bytes not yet written.
+    init(element: Element, format: WeightFormat, matrices: Int, out: Int, in inFeatures: Int, sources: Int) throws(WeightError) {
+        self.element = element
+        self.format = format
+        matrixCount = matrices
+        outFeatures = out
+        self.inFeatures = inFeatures
+        sourceCount = sources
+        panelCount = (out + Self.width - 1) / Self.width
+        let units = element == .bf16Pairs ? (inFeatures + 1) / 2 : inFeatures
+        panelBytes = units * Self.rowBytes(element)
+        let group: Int
+        switch element {
+        case .fp8(let g): group = g
+        case .mxfp4: group = WeightFormat.mxfp4Group
+        case .f32, .bf16, .f16, .bf16Pairs: group = 0
+        }
+        panelScaleBytes = group == 0 ? 0 : (inFeatures + group - 1) / group * Self.scaleRowBytes(element)
+        let panels = matrices * sources * panelCount
+        let (valueBytes, o1) = panels.multipliedReportingOverflow(by: panelBytes)
+        let (scaleBytes, o2) = panels.multipliedReportingOverflow(by: panelScaleBytes)
+        guard !o1, !o2 else { throw .outOfMemory(bytes: .max) }
+        values = try AlignedBytes(count: valueBytes)
+        scales = group == 0 ? nil : try AlignedBytes(count: scaleBytes)
+    }
+
+    /// Byte offset of panel `p` of source `s` of matrix `m` in ``values``.
+    @inline(__always) func panelOffset(matrix m: Int, panel p: Int, source s: Int = 0) -> Int {
+        ((m * panelCount + p) * sourceCount + s) * panelBytes
+    }
+
+    /// Byte offset of the same panel's scales in ``scales``.
+    @inline(__always) func scaleOffset(matrix m: Int, panel p: Int, source s: Int = 0) -> Int {
+        ((m * panelCount + p) * sourceCount + s) * panelScaleBytes
+    }
+
+    /// The panel element for `format` computed in `compute`.
+    /// - Throws: ``WeightError/unsupported(_:)`` for BF16 compute over anything but BF16 weights.
+    static func element(for format: WeightFormat, compute: ComputeMode) throws(WeightError) -> Element {
+        switch (format, compute) {
+        case (.bf16, .bf16): return .bf16Pairs
+        case (_, .bf16): throw .unsupported("BF16 compute needs BF16 weights, not \(format)")
+        case (.f32, .f32): return .f32
+        case (.bf16, .f32): return .bf16
+        case (.f16, .f32): return .f16
+        case (.fp8E4M3(_, let columns), .f32):
+            // A K-block (256 inputs) must hold whole scale groups, or a group whole K-blocks.
+            guard columns > 0, (256 % columns == 0 && columns % 2 == 0) || columns % 256 == 0 else {
+                throw .unsupported("FP8 block width \(columns): MoEKit reads blocks whose width divides 256 or is a multiple of 256")
+            }
+            return .fp8(group: columns)
+        case (.mxfp4, .f32): return .mxfp4
+        }
+    }
+}
