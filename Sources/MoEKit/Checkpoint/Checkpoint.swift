@@ -74,7 +74,12 @@ public struct Checkpoint: Sendable {
         let base = try blockName(layer: layer, probe: names.router)
         let experts: LayerTensorNames.Experts
         let p = names.expertProjections
-        if store.contains(base + "experts.gate_up_proj") {
+        if store.contains(base + "experts.gate_up_proj_blocks") {
+            let bias = store.contains(base + "experts.gate_up_proj_bias")
+            experts = .fusedMXFP4(gateUp: base + "experts.gate_up_proj", down: base + "experts.down_proj",
+                                  gateUpBias: bias ? base + "experts.gate_up_proj_bias" : nil,
+                                  downBias: bias ? base + "experts.down_proj_bias" : nil)
+        } else if store.contains(base + "experts.gate_up_proj") {
             let bias = store.contains(base + "experts.gate_up_proj_bias")
             var layout = names.fusedLayout
             // Mixtral/Qwen-style fused experts come as [E, 2F, H] (transformers v5) or [E, H, 2F] (x @ W);
@@ -102,66 +107,50 @@ public struct Checkpoint: Sendable {
 
     private func denseMLP(_ n: LayerTensorNames.MLP, width: Int) throws -> DenseMLP {
         let h = config.moe.hiddenSize
-        return try DenseMLP(gate: try store.floats(n.gate, shape: [width, h]), up: try store.floats(n.up, shape: [width, h]),
-                            down: try store.floats(n.down, shape: [h, width]))
+        return try DenseMLP(gate: try linear(n.gate, rows: width, columns: h), up: try linear(n.up, rows: width, columns: h),
+                            down: try linear(n.down, rows: h, columns: width))
     }
 
-    /// Reads the routed experts and converts them to the canonical `[E, F, H]` / `[E, H, F]` layout.
+    /// Views the routed experts as stored and packs them once (``ExpertWeights``).
     private func expertWeights(_ layout: LayerTensorNames.Experts) throws -> ExpertWeights {
-        let (e, h, f) = (config.moe.expertCount, config.moe.hiddenSize, config.moe.expertIntermediateSize)
+        let (h, f) = (config.moe.hiddenSize, config.moe.expertIntermediateSize)
+        let kind = config.moe.expert
         switch layout {
         case .perExpert(let gates, let ups, let downs):
-            func stack(_ names: [String], _ shape: [Int]) throws -> Tensor<Float> {
-                var storage: [Float] = []
-                storage.reserveCapacity(e * shape[0] * shape[1])
-                for name in names { storage += try store.floats(name, shape: shape).storage }
-                return try Tensor(shape: [e] + shape, storage: storage)
-            }
-            return try ExpertWeights(kind: config.moe.expert, gate: try stack(gates, [f, h]), up: try stack(ups, [f, h]),
-                                     down: try stack(downs, [h, f]))
+            return try ExpertWeights(kind: kind, gate: try stack(gates, rows: f, columns: h), up: try stack(ups, rows: f, columns: h),
+                                     down: try stack(downs, rows: h, columns: f))
         case .fused(let gateUpName, let downName, let gateUpBiasName, let downBiasName, let fusedLayout):
-            let transposed = fusedLayout != .linearChunked
-            let gateUp = try store.floats(gateUpName, shape: transposed ? [e, h, 2 * f] : [e, 2 * f, h])
-            let downRaw = try store.floats(downName, shape: transposed ? [e, f, h] : [e, h, f])
-            var gate = Tensor<Float>(shape: [e, f, h]), up = Tensor<Float>(shape: [e, f, h])
-            // Column (or row) index of output j's gate and up inside the fused 2F.
-            let gateIndex: (Int) -> Int = fusedLayout == .transposedInterleaved ? { 2 * $0 } : { $0 }
-            let upIndex: (Int) -> Int = fusedLayout == .transposedInterleaved ? { 2 * $0 + 1 } : { f + $0 }
-            for x in 0..<e {
-                for j in 0..<f {
-                    for i in 0..<h {
-                        let (g, u) = transposed
-                            ? ((x * h + i) * 2 * f + gateIndex(j), (x * h + i) * 2 * f + upIndex(j))
-                            : ((x * 2 * f + gateIndex(j)) * h + i, (x * 2 * f + upIndex(j)) * h + i)
-                        gate.storage[(x * f + j) * h + i] = gateUp.storage[g]
-                        up.storage[(x * f + j) * h + i] = gateUp.storage[u]
-                    }
-                }
-            }
-            var down = downRaw
-            if transposed {
-                down = Tensor<Float>(shape: [e, h, f])
-                for x in 0..<e { for j in 0..<f { for i in 0..<h { down.storage[(x * h + i) * f + j] = downRaw.storage[(x * f + j) * h + i] } } }
-            }
-            var gateBias: Tensor<Float>?, upBias: Tensor<Float>?, downBias: Tensor<Float>?
-            if let gateUpBiasName, let downBiasName {
-                let b = try store.floats(gateUpBiasName, shape: [e, 2 * f])
-                var g = Tensor<Float>(shape: [e, f]), u = Tensor<Float>(shape: [e, f])
-                for x in 0..<e {
-                    for j in 0..<f {
-                        g.storage[x * f + j] = b.storage[x * 2 * f + gateIndex(j)]
-                        u.storage[x * f + j] = b.storage[x * 2 * f + upIndex(j)]
-                    }
-                }
-                (gateBias, upBias) = (g, u)
-                downBias = try store.floats(downBiasName, shape: [e, h])
-            }
-            guard config.moe.expert.hasBiases == (gateBias != nil) else {
-                throw CheckpointError.missingTensor(name: gateUpBiasName ?? gateUpName + "_bias", directory: directory,
-                                                    hint: "\(config.moe.expert) experts \(config.moe.expert.hasBiases ? "need" : "take no") biases")
-            }
-            return try ExpertWeights(kind: config.moe.expert, gate: gate, up: up, down: down,
-                                     gateBias: gateBias, upBias: upBias, downBias: downBias)
+            let views = try fusedExperts(gateUp: gateUpName, down: downName, layout: fusedLayout)
+            let biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: fusedLayout == .transposedInterleaved,
+                                         weight: gateUpName)
+            return try ExpertWeights(kind: kind, gate: views.gate, up: views.up, down: views.down,
+                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down)
+        case .fusedMXFP4(let gateUpName, let downName, let gateUpBiasName, let downBiasName):
+            let views = try mxfp4Experts(gateUp: gateUpName, down: downName)
+            let biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: true, weight: gateUpName + "_blocks")
+            return try ExpertWeights(kind: kind, gate: views.gate, up: views.up, down: views.down,
+                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down)
         }
+    }
+
+    /// The fused `[E, 2F]` gate/up bias split into gate and up (interleaved: even/odd; else halves) and the
+    /// `[E, H]` down bias; all `nil` for experts without biases.
+    private func fusedBiases(gateUp: String?, down: String?, interleaved: Bool, weight: String) throws
+        -> (gate: Tensor<Float>?, up: Tensor<Float>?, down: Tensor<Float>?) {
+        let (e, h, f) = (config.moe.expertCount, config.moe.hiddenSize, config.moe.expertIntermediateSize)
+        guard config.moe.expert.hasBiases == (gateUp != nil && down != nil) else {
+            throw CheckpointError.missingTensor(name: gateUp ?? weight + "_bias", directory: directory,
+                                                hint: "\(config.moe.expert) experts \(config.moe.expert.hasBiases ? "need" : "take no") biases")
+        }
+        guard let gateUp, let down else { return (nil, nil, nil) }
+        let b = try store.floats(gateUp, shape: [e, 2 * f])
+        var g = Tensor<Float>(shape: [e, f]), u = Tensor<Float>(shape: [e, f])
+        for x in 0..<e {
+            for j in 0..<f {
+                g.storage[x * f + j] = b.storage[x * 2 * f + (interleaved ? 2 * j : j)]
+                u.storage[x * f + j] = b.storage[x * 2 * f + (interleaved ? 2 * j + 1 : f + j)]
+            }
+        }
+        return (g, u, try store.floats(down, shape: [e, h]))
     }
 }

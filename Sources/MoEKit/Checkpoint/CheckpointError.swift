@@ -5,6 +5,11 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
     case wrongDType(name: String, file: String, dtype: String)
     case nonFinite(name: String, file: String, index: Int)
     case missingConfig(directory: String)
+    /// A quantized weight that breaks its format's rules (scales of the wrong shape or dtype, a NaN scale,
+    /// a dtype its `quant_method` does not allow).
+    case badQuantization(name: String, file: String, reason: String)
+    /// The layer would need more memory than the machine has available.
+    case insufficientMemory(what: String, needed: Int, available: Int)
     case noWeights(directory: String)
 
     public var description: String {
@@ -12,10 +17,20 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case .missingTensor(let name, let dir, let hint): "\(dir): missing tensor '\(name)'\(hint.isEmpty ? "" : " (\(hint))")"
         case .wrongShape(let name, let file, let expected, let actual):
             "\(file): tensor '\(name)' has shape \(actual), but config.json implies \(expected)"
-        case .wrongDType(let name, let file, let dtype): "\(file): tensor '\(name)' has dtype \(dtype); weights must be F32, BF16 or F16"
+        case .wrongDType(let name, let file, let dtype):
+            "\(file): tensor '\(name)' has dtype \(dtype); weights must be F32, BF16, F16, F8_E4M3 (quant_method fp8) or MXFP4 blocks (quant_method mxfp4)"
         case .nonFinite(let name, let file, let index): "\(file): tensor '\(name)' element \(index) is NaN or infinite"
         case .missingConfig(let dir): "\(dir): no config.json"
+        case .badQuantization(let name, let file, let reason): "\(file): tensor '\(name)': \(reason)"
+        case .insufficientMemory(let what, let needed, let available):
+            "\(what) needs \(Self.gigabytes(needed)) of memory, but only \(Self.gigabytes(available)) is available (cgroup limit or MemAvailable)"
         case .noWeights(let dir): "\(dir): no model.safetensors or model.safetensors.index.json"
         }
+    }
+
+    /// `12.34 GB`.
+    static func gigabytes(_ bytes: Int) -> String {
+        let tenths = Int((Double(bytes) / 1e7).rounded())
+        return "\(tenths / 100).\(String(repeating: "0", count: tenths % 100 < 10 ? 1 : 0))\(tenths % 100) GB"
     }
 }

@@ -7,6 +7,8 @@ struct LayerTensorNames: Sendable {
         case perExpert(gate: [String], up: [String], down: [String])
         /// Fused 3-D tensors.
         case fused(gateUp: String, down: String, gateUpBias: String?, downBias: String?, layout: FusedLayout)
+        /// GPT-OSS MXFP4: `<gateUp>_blocks`/`_scales` (rows interleaved gate, up) and `<down>_blocks`/`_scales`.
+        case fusedMXFP4(gateUp: String, down: String, gateUpBias: String?, downBias: String?)
     }
     /// How a fused `gate_up_proj` stores its 2F outputs.
     enum FusedLayout: Sendable {
@@ -36,6 +38,8 @@ struct LayerTensorNames: Sendable {
         switch experts {
         case .perExpert(let g, let u, let d): names += g + u + d
         case .fused(let gu, let d, let gub, let db, _): names += [gu, d] + [gub, db].compactMap { $0 }
+        case .fusedMXFP4(let gu, let d, let gub, let db):
+            names += [gu + "_blocks", gu + "_scales", d + "_blocks", d + "_scales"] + [gub, db].compactMap { $0 }
         }
         if let shared { names += [shared.gate, shared.up, shared.down] }
         return names

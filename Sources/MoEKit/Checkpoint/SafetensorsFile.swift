@@ -39,6 +39,14 @@ public final class SafetensorsFile: Sendable {
     /// Whether the file holds a tensor called `name`.
     public func contains(_ name: String) -> Bool { entries[name] != nil }
 
+    /// The bytes of tensor `name` where they lie in the mapping (no copy), with the range to release
+    /// once they have been read; `nil` when the file has no such tensor.
+    func view(_ name: String) -> (bytes: UnsafeRawBufferPointer, pages: MappedRange)? {
+        guard let entry = entries[name] else { return nil }
+        let range = (dataOffset + entry.dataRange.lowerBound)..<(dataOffset + entry.dataRange.upperBound)
+        return (UnsafeRawBufferPointer(rebasing: mapping.bytes[range]), MappedRange(file: mapping, range: range))
+    }
+
     /// Reads tensor `name` into memory.
     /// - Throws: ``SafetensorsError/tensorNotFound(name:path:)`` or ``SafetensorsError/unsupportedDType(path:tensor:dtype:)``.
     public func tensor(_ name: String) throws(SafetensorsError) -> AnyTensor {

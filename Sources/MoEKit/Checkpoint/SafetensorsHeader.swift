@@ -2,8 +2,16 @@
 public struct SafetensorsEntry: Sendable, Equatable {
     /// The dtype string as written in the file (may be one MoEKit does not read, e.g. `U8`).
     public var dtypeName: String
-    /// The parsed dtype, or `nil` when MoEKit does not read it.
+    /// The parsed dtype, or `nil` when MoEKit does not read it as a tensor.
     public var dtype: DType? { DType(rawValue: dtypeName) }
+    /// Bytes per element of every dtype the safetensors format defines (validation covers all of them,
+    /// so a U8 or F8_E4M3 tensor cannot claim bytes past its shape either), `nil` for an unknown one.
+    public var elementBytes: Int? { Self.elementBytes[dtypeName] }
+
+    static let elementBytes: [String: Int] = [
+        "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+        "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+    ]
     public var shape: [Int]
     /// Byte range relative to the start of the data section.
     public var dataRange: Range<Int>
@@ -39,15 +47,15 @@ struct SafetensorsHeader: Sendable {
                 throw .badOffsets(path: path, tensor: name, reason: "negative dimension in shape \(entry.shape)")
             }
             let parsed = SafetensorsEntry(dtypeName: entry.dtype, shape: entry.shape, dataRange: begin..<end)
-            if let dtype = parsed.dtype {
+            if let elementBytes = parsed.elementBytes {
                 let (count, overflow) = entry.shape.reduce((1, false)) { acc, d in
                     let m = acc.0.multipliedReportingOverflow(by: d)
                     return (m.partialValue, acc.1 || m.overflow)
                 }
-                let size = count.multipliedReportingOverflow(by: dtype.byteCount)
+                let size = count.multipliedReportingOverflow(by: elementBytes)
                 guard !overflow, !size.overflow, size.partialValue == end - begin else {
                     throw .badOffsets(path: path, tensor: name,
-                                      reason: "shape \(entry.shape) of \(dtype) needs \(overflow || size.overflow ? "too many" : String(size.partialValue)) bytes but data_offsets span \(end - begin)")
+                                      reason: "shape \(entry.shape) of \(entry.dtype) needs \(overflow || size.overflow ? "too many" : String(size.partialValue)) bytes but data_offsets span \(end - begin)")
                 }
             }
             entries[name] = parsed

@@ -64,6 +64,15 @@ public final class TensorStore: Sendable {
         location[name].map { directory + "/" + $0 } ?? directory
     }
 
+    /// The bytes of `name` where they lie in its mapped file: no copy.
+    /// - Throws: ``CheckpointError/missingTensor(name:directory:hint:)``.
+    func view(_ name: String) throws -> TensorView {
+        guard let file = location[name].flatMap({ files[$0] }), let entry = file.entries[name], let view = file.view(name) else {
+            throw CheckpointError.missingTensor(name: name, directory: directory, hint: "")
+        }
+        return TensorView(name: name, path: file.path, entry: entry, bytes: view.bytes, pages: view.pages)
+    }
+
     /// Reads `name` as `Float` (exact widening), checking its shape and that every value is finite.
     /// - Throws: ``CheckpointError`` or ``SafetensorsError``, naming the file and tensor.
     public func floats(_ name: String, shape: [Int]) throws -> Tensor<Float> {
@@ -79,5 +88,25 @@ public final class TensorStore: Sendable {
             throw CheckpointError.nonFinite(name: name, file: file.path, index: bad)
         }
         return values
+    }
+}
+
+/// One tensor's bytes in a mapped file, with what names it in messages.
+struct TensorView {
+    let name: String
+    /// The file holding it.
+    let path: String
+    let entry: SafetensorsEntry
+    let bytes: UnsafeRawBufferPointer
+    let pages: MappedRange
+
+    var shape: [Int] { entry.shape }
+    var dtypeName: String { entry.dtypeName }
+    /// Element (0, 0, …).
+    var base: UnsafeRawPointer { bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64).unsafelyUnwrapped }
+
+    /// Bytes `range` of this tensor as a releasable range of its file.
+    func pages(_ range: Range<Int>) -> MappedRange {
+        MappedRange(file: pages.file, range: (pages.range.lowerBound + range.lowerBound)..<(pages.range.lowerBound + range.upperBound))
     }
 }

@@ -30,6 +30,14 @@ struct HuggingFaceConfigKeys: Decodable {
     var torch_dtype: String?
     var dtype: String?
     var capacity_factor: Double?
+    var quantization_config: QuantizationKeys?
+
+    /// `quantization_config`: the method and, for FP8, the block of one scale.
+    struct QuantizationKeys: Decodable {
+        var quant_method: String?
+        var weight_block_size: [Int]?
+        var fmt: String?
+    }
 
     /// Llama-4's multimodal config nests the text model's keys under `text_config`.
     final class TextConfig: Decodable, Sendable {
@@ -60,6 +68,7 @@ extension ModelConfig {
         }
         let reader = KeyReader(keys: keys, path: path)
         self = try reader.modelConfig(architecture)
+        quantization = try reader.quantization()
         try validate()
     }
 }
@@ -72,6 +81,31 @@ private struct KeyReader {
     func need<V>(_ value: V?, _ key: String) throws(ConfigError) -> V {
         guard let value else { throw .missingKey(path: path, key: key) }
         return value
+    }
+
+    /// The checkpoint's quantization: `fp8` (E4M3, `weight_block_size` [rows, columns]) or `mxfp4`.
+    func quantization() throws(ConfigError) -> ModelConfig.Quantization? {
+        guard let q = keys.quantization_config else { return nil }
+        guard let method = q.quant_method else { throw .missingKey(path: path, key: "quantization_config.quant_method") }
+        switch method {
+        case "fp8":
+            if let fmt = q.fmt, fmt != "e4m3" {
+                throw .invalidField(field: "quantization_config.fmt", value: fmt, reason: "is not supported (MoEKit reads e4m3)")
+            }
+            guard let block = q.weight_block_size else {
+                throw .invalidField(field: "quantization_config.weight_block_size", value: "missing",
+                                    reason: "is needed: MoEKit reads block-scaled FP8 (e.g. [128, 128])")
+            }
+            guard block.count == 2, block[0] > 0, block[1] > 0 else {
+                throw .invalidField(field: "quantization_config.weight_block_size", value: "\(block)", reason: "must be two positive sizes [rows, columns]")
+            }
+            return .fp8(blockRows: block[0], blockColumns: block[1])
+        case "mxfp4":
+            return .mxfp4
+        default:
+            throw .invalidField(field: "quantization_config.quant_method", value: method,
+                                reason: "is not supported (MoEKit reads fp8 and mxfp4 checkpoints)")
+        }
     }
 
     func activation() throws(ConfigError) -> Activation {

@@ -11,6 +11,23 @@ public struct ModelConfig: Sendable, Equatable {
     public var denseIntermediateSize: Int?
     /// The dtype the checkpoint declares (`torch_dtype` / `dtype`), for reports only.
     public var declaredDType: String?
+    /// How the checkpoint quantizes its weights (`quantization_config`), `nil` when it does not.
+    public var quantization: Quantization?
+
+    /// A checkpoint's `quantization_config.quant_method`, with what the format needs.
+    public enum Quantization: Sendable, Equatable, CustomStringConvertible {
+        /// Every linear weight F8_E4M3 with a `weight_scale_inv` per `blockRows × blockColumns` block.
+        case fp8(blockRows: Int, blockColumns: Int)
+        /// The experts as MXFP4 `*_blocks` + `*_scales` (GPT-OSS).
+        case mxfp4
+
+        public var description: String {
+            switch self {
+            case .fp8(let r, let c): "fp8 (\(r)x\(c) blocks)"
+            case .mxfp4: "mxfp4"
+            }
+        }
+    }
 
     public init(architecture: Architecture, moe: MoEConfig, layerCount: Int, sparseLayers: [Bool]? = nil,
                 denseIntermediateSize: Int? = nil, declaredDType: String? = nil) {
