@@ -19,7 +19,14 @@ hidden states. Output layout (under Tests/MoEKitTests/Fixtures/):
                                                            (Llama-4: sigmoid(top-k logit), scales the expert INPUT)
     manifest.json
 
-Goldens are always computed from the model reloaded from the written checkpoint with
+Quantized fixtures (manifest key "quantization": "mxfp4" | "fp8"; T=7 tokens): gpt-oss-mxfp4,
+deepseek-v3-fp8 and qwen3-moe-fp8 store their checkpoint as the official Hub releases do (MXFP4
+`*_blocks`/`*_scales` experts; F8_E4M3 weights with a `weight_scale_inv` per 128x128 tile, F32 or BF16),
+the rest BF16 (DeepSeek's correction bias F32). Their goldens come from a float32 model holding exactly
+the dequantized weights (see `build_quantized` and the comments at the fixtures in `fixture_specs`); an
+independent NumPy decoder of the written file must agree with those weights bit for bit.
+
+Unquantized goldens are computed from the model reloaded from the written checkpoint with
 `from_pretrained(dir, dtype=torch.float32)` (so the bf16 fixtures are F32 compute on bf16-rounded
 weights). Hidden states are resampled until no MoE layer has a near-tie (relative gap < 1e-3)
 between the k-th and (k+1)-th selection score of any token (DeepSeek: also the group scores).
@@ -31,6 +38,8 @@ safetensors==0.8.0 (CPU suffices). Fully deterministic (fixed seeds).
 
 How to run (from the repository root):
     pip install -r scripts/requirements-fixtures.txt && python3 scripts/make_fixtures.py
+Rebuild only some fixtures, leaving the other folders and manifest entries untouched:
+    python3 scripts/make_fixtures.py --only gpt-oss-mxfp4,deepseek-v3-fp8,qwen3-moe-fp8
 """
 import json
 import math
@@ -291,6 +300,50 @@ def set_rows(i):
 # --------------------------------------------------------------------------------------------
 # Fixture builder
 # --------------------------------------------------------------------------------------------
+def golden_layers(name, fdir, model, arch, W, layers, shape, input_seed):
+    """Runs the FFN block of each layer in `layers` on random inputs (resampled until no near-tie), checks it
+    against `reference` on the float tensors W (checkpoint names), writes <fdir>/layer<L>.safetensors."""
+    mcfg = model.config
+    entries = []
+    for L in layers:
+        block = ffn_block(model, arch, L)
+        moe = is_moe(block, arch)
+        s = input_seed * 1000 + L * 37
+        for attempt in range(200):
+            g = torch.Generator().manual_seed(s + attempt)
+            x = torch.randn(shape, generator=g)
+            res, _ = run_layer(model, arch, L, x)
+            if not moe:
+                break
+            if arch == "deepseek_v3":
+                ok, margin = deepseek_ok(block, mcfg, res["router_logits"])
+            else:
+                ok, margin = selection_ok(arch, mcfg, res["router_logits"])
+            if ok:
+                break
+        else:
+            raise RuntimeError(f"{name} L{L}: could not avoid ties")
+        # independent check from the checkpoint tensors
+        ref, ref_sets = reference(arch, mcfg, W, L, x, moe)
+        err = (ref.float().reshape(x.shape) - res["expected_hidden_states"]).abs().max().item()
+        scale = res["expected_hidden_states"].abs().max().item()
+        assert err <= 1e-4 * max(1.0, scale), f"{name} L{L}: reference mismatch {err} (scale {scale})"
+        if moe:
+            assert ref_sets == set_rows(res["topk_ids"]), f"{name} L{L}: selection mismatch"
+        info = f"{name} L{L} {'moe' if moe else 'dense'} attempt={attempt} ref_err={err:.2e} |y|max={scale:.2f}"
+        if moe:
+            info += f" min_rel_gap={margin:.3g}"
+        if arch == "gpt_oss" and moe:
+            p = f"model.layers.{L}.mlp.experts."
+            hs = torch.einsum("th,ehf->tef", x.reshape(-1, x.shape[-1]), W[p + "gate_up_proj"]) + W[p + "gate_up_proj_bias"]
+            sel = hs[torch.arange(hs.shape[0])[:, None], res["topk_ids"].long()]
+            info += f" clamped_gate={int((sel[..., 0::2] > 7).sum())} clamped_up={int((sel[..., 1::2].abs() > 7).sum())}"
+        print(info)
+        save_file(res, os.path.join(fdir, f"layer{L}.safetensors"))
+        entries.append({"layer": L, "kind": "moe" if moe else "dense"})
+    return entries
+
+
 def build(name, model_cls, cfg, seed, layers, save_dtype=torch.float32, shard=None,
           save_original_format=True, input_shape=None, gate_up_scale=1.0, input_seed=None):
     arch = cfg.model_type
@@ -322,106 +375,394 @@ def build(name, model_cls, cfg, seed, layers, save_dtype=torch.float32, shard=No
     del model
     model = model_cls.from_pretrained(ckpt, dtype=torch.float32).eval()
     W = load_ckpt(ckpt)
-    mcfg = model.config
-    entries = []
-    shape = input_shape or (T, H)
-    for L in layers:
-        block = ffn_block(model, arch, L)
-        moe = is_moe(block, arch)
-        s = (input_seed if input_seed is not None else seed) * 1000 + L * 37
-        for attempt in range(200):
-            g = torch.Generator().manual_seed(s + attempt)
-            x = torch.randn(shape, generator=g)
-            res, _ = run_layer(model, arch, L, x)
-            if not moe:
-                break
-            if arch == "deepseek_v3":
-                ok, margin = deepseek_ok(block, mcfg, res["router_logits"])
-            else:
-                ok, margin = selection_ok(arch, mcfg, res["router_logits"])
-            if ok:
-                break
-        else:
-            raise RuntimeError(f"{name} L{L}: could not avoid ties")
-        # independent check from the checkpoint tensors
-        ref, ref_sets = reference(arch, mcfg, W, L, x, moe)
-        err = (ref.float().reshape(x.shape) - res["expected_hidden_states"]).abs().max().item()
-        scale = res["expected_hidden_states"].abs().max().item()
-        assert err <= 1e-4 * max(1.0, scale), f"{name} L{L}: reference mismatch {err} (scale {scale})"
-        if moe:
-            assert ref_sets == set_rows(res["topk_ids"]), f"{name} L{L}: selection mismatch"
-        info = f"{name} L{L} {'moe' if moe else 'dense'} attempt={attempt} ref_err={err:.2e} |y|max={scale:.2f}"
-        if moe:
-            info += f" min_rel_gap={margin:.3g}"
-        if arch == "gpt_oss" and moe:
-            p = f"model.layers.{L}.mlp.experts."
-            hs = torch.einsum("th,ehf->tef", x.reshape(-1, H), W[p + "gate_up_proj"]) + W[p + "gate_up_proj_bias"]
-            sel = hs[torch.arange(hs.shape[0])[:, None], res["topk_ids"].long()]
-            info += f" clamped_gate={int((sel[..., 0::2] > 7).sum())} clamped_up={int((sel[..., 1::2].abs() > 7).sum())}"
-        print(info)
-        save_file(res, os.path.join(fdir, f"layer{L}.safetensors"))
-        entries.append({"layer": L, "kind": "moe" if moe else "dense"})
+    entries = golden_layers(name, fdir, model, arch, W, layers, input_shape or (T, H),
+                            input_seed if input_seed is not None else seed)
     return {"name": name, "architecture": arch, "checkpoint_dtype": "bfloat16" if save_dtype == torch.bfloat16 else "float32",
             "sharded": os.path.exists(os.path.join(ckpt, "model.safetensors.index.json")), "layers": entries}
 
 
-def main():
-    if os.path.exists(OUT):
-        for d in os.listdir(OUT):
-            pth = os.path.join(OUT, d)
-            if os.path.isdir(pth):
-                shutil.rmtree(pth)
-    os.makedirs(OUT, exist_ok=True)
+# --------------------------------------------------------------------------------------------
+# Quantized checkpoints stored as the Hub stores them (MXFP4 GPT-OSS, block-FP8 DeepSeek-V3 / Qwen3-MoE)
+# --------------------------------------------------------------------------------------------
+MX_BLOCK = 32     # MXFP4: one E8M0 scale per 32 consecutive input elements of a row
+FP8_BLOCK = 128   # block FP8: one scale per 128x128 tile, partial tiles at the right and bottom edges
+E4M3_MAX = 448.0
+# decision thresholds between neighbouring E2M1 magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6
+E2M1_MIDPOINTS = torch.tensor([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0])
+
+
+def mxfp4_quantize(w):
+    """w [E, R, C] float32 in checkpoint orientation (R = output rows, C = inputs, C % 32 == 0).
+    Returns blocks U8 [E, R, C/32, 16] (element 2j in the low nibble of byte j, 2j+1 in the high nibble)
+    and scales U8 E8M0 [E, R, C/32] (scale = 2^(byte-127)): the smallest power of two with |w|/scale <= 6,
+    then round-to-nearest-even onto E2M1, sign bit 3 (small negatives give the code -0)."""
+    E, R, C = w.shape
+    wb = w.reshape(E, R, C // MX_BLOCK, MX_BLOCK)
+    amax = wb.abs().amax(-1)
+    assert bool((amax > 0).all())
+    e = torch.ceil(torch.log2(amax / 6.0))
+    e = torch.where(amax / torch.exp2(e) > 6.0, e + 1, e)
+    e = torch.where(amax / torch.exp2(e - 1) <= 6.0, e - 1, e)
+    v = wb / torch.exp2(e)[..., None]                   # exact: power-of-two scaling
+    mag = v.abs().clamp(max=6.0)
+    idx = torch.bucketize(mag, E2M1_MIDPOINTS)          # ties go to the lower magnitude ...
+    tie = (idx < 7) & (mag == E2M1_MIDPOINTS[idx.clamp(max=6)]) & (idx % 2 == 1)
+    idx = idx + tie.long()                              # ... unless that one has an odd mantissa (RNE)
+    code = (idx | (torch.signbit(v).long() << 3)).to(torch.uint8)
+    blocks = code[..., 0::2] | (code[..., 1::2] << 4)
+    sc = e.long() + 127
+    assert bool(((sc >= 0) & (sc <= 254)).all())        # 0xFF (NaN) is never emitted
+    return blocks.contiguous(), sc.to(torch.uint8).contiguous()
+
+
+def expand_blocks(s, R, C, br, bc):
+    return s.repeat_interleave(br, 0).repeat_interleave(bc, 1)[:R, :C]
+
+
+def fp8_block_quantize(w, scale_dtype):
+    """w [R, C] float32 -> (F8_E4M3 codes [R, C], weight_scale_inv [ceil(R/128), ceil(C/128)] in scale_dtype).
+    scale = amax(tile)/448 (rounded to scale_dtype when that is bf16); code = RNE(w / scale) in e4m3."""
+    R, C = w.shape
+    nr, nc = -(-R // FP8_BLOCK), -(-C // FP8_BLOCK)
+    pad = torch.zeros(nr * FP8_BLOCK, nc * FP8_BLOCK)
+    pad[:R, :C] = w.abs()
+    amax = pad.reshape(nr, FP8_BLOCK, nc, FP8_BLOCK).amax(dim=(1, 3))
+    assert bool((amax > 0).all())
+    scale = (amax / E4M3_MAX).to(scale_dtype)
+    q = (w / expand_blocks(scale.float(), R, C, FP8_BLOCK, FP8_BLOCK)).clamp(-E4M3_MAX, E4M3_MAX)
+    return q.to(torch.float8_e4m3fn).contiguous(), scale.contiguous()
+
+
+def fp8_block_dequantize(code, scale_inv):
+    """float(code) * float32(scale_inv[r//128, c//128]), one float32 rounding."""
+    R, C = code.shape
+    return code.float() * expand_blocks(scale_inv.float(), R, C, FP8_BLOCK, FP8_BLOCK)
+
+
+def block_factors(shape, br, bc, g, log2_choices=None):
+    """Random amplitude factor per (br x bc) tile of the last two dims, so that neighbouring tiles get clearly
+    different scales (a kernel that reads the wrong tile's scale must fail)."""
+    *pre, R, C = shape
+    nr, nc = -(-R // br), -(-C // bc)
+    if log2_choices is None:
+        f = torch.exp2(2.0 * torch.rand((*pre, nr, nc), generator=g) - 1.0)  # 2^U(-1, 1)
+    else:
+        k = torch.randint(len(log2_choices), (*pre, nr, nc), generator=g)
+        f = torch.exp2(torch.tensor(log2_choices, dtype=torch.float32)[k])
+    return f.repeat_interleave(br, -2).repeat_interleave(bc, -1)[..., :R, :C]
+
+
+# --- independent NumPy decoders, written from the formats' definitions (no torch, no transformers) ---------
+def np_read_safetensors(path):
+    """{name: (dtype, shape, ndarray)} straight from the file bytes; BF16 is widened to float32 exactly."""
+    import numpy as np
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        buf = raw[8 + n + a:8 + n + b]
+        dt = v["dtype"]
+        if dt == "BF16":
+            arr = (np.frombuffer(buf, "<u2").astype(np.uint32) << 16).view(np.float32)
+        elif dt == "F32":
+            arr = np.frombuffer(buf, "<f4")
+        elif dt in ("U8", "F8_E4M3"):
+            arr = np.frombuffer(buf, np.uint8)
+        else:
+            raise ValueError(dt)
+        out[k] = (dt, v["shape"], arr.reshape(v["shape"]))
+    return out
+
+
+def np_e4m3_values():
+    import numpy as np
+    t = np.zeros(256, np.float32)
+    for byte in range(256):
+        sign = -1.0 if byte & 0x80 else 1.0
+        e, m = (byte >> 3) & 0xF, byte & 7
+        if e == 15 and m == 7:
+            t[byte] = np.nan
+        elif e == 0:
+            t[byte] = sign * (m / 8.0) * 2.0 ** -6
+        else:
+            t[byte] = sign * (1.0 + m / 8.0) * 2.0 ** (e - 7)
+    return t
+
+
+def np_dequantize_checkpoint(path):
+    """Float32 tensors under the unquantized checkpoint names (GPT-OSS experts as [E, in, out], i.e. transposed
+    back), decoded by NumPy only: E2M1 [0,.5,1,1.5,2,3,4,6] with sign bit 3 and E8M0 = 2^(e-127);
+    FP8: e4m3 value * its tile's scale_inv (F32 or BF16), product in float32."""
+    import numpy as np
+    st = np_read_safetensors(path)
+    e2m1 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6], np.float32)
+    e4m3 = np_e4m3_values()
+    out = {}
+    for k, (dt, shape, a) in st.items():
+        if k.endswith("_scales") or k.endswith("_scale_inv"):
+            continue
+        if k.endswith("_blocks"):
+            scales = st[k[:-len("_blocks")] + "_scales"][2]
+            codes = np.stack([a & 0x0F, a >> 4], axis=-1).reshape(*a.shape[:-1], 2 * a.shape[-1])
+            vals = np.where(codes & 8, -e2m1[codes & 7], e2m1[codes & 7]).astype(np.float32)
+            vals = vals * np.ldexp(np.float32(1.0), scales.astype(np.int32) - 127).astype(np.float32)[..., None]
+            vals = vals.reshape(*scales.shape[:-1], -1)          # [E, rows, in]
+            out[k[:-len("_blocks")]] = np.ascontiguousarray(np.swapaxes(vals, 1, 2))
+        elif dt == "F8_E4M3":
+            s = st[k + "_scale_inv"][2].astype(np.float32)
+            R, C = a.shape
+            s = np.repeat(np.repeat(s, FP8_BLOCK, 0), FP8_BLOCK, 1)[:R, :C]
+            out[k] = (e4m3[a] * s).astype(np.float32)
+        else:
+            out[k] = a.astype(np.float32)
+    return out
+
+
+def same_bits(a, b):
+    return a.shape == b.shape and a.dtype == b.dtype == torch.float32 and torch.equal(a.view(torch.int32), b.view(torch.int32))
+
+
+def build_quantized(name, model_cls, cfg, seed, layers, quant, quantization_config, input_shape,
+                    fp8_scale_dtype=torch.float32, gate_up_scale=1.0):
+    """Writes <name>/checkpoint as the Hub stores the official quantized release (see the callers), then the
+    goldens of a float32 model holding exactly the dequantized weights."""
+    arch = cfg.model_type
+    fdir = os.path.join(OUT, name)
+    if os.path.exists(fdir):
+        shutil.rmtree(fdir)
+    ckpt = os.path.join(fdir, "checkpoint")
+    os.makedirs(ckpt)
+    torch.manual_seed(seed)
+    model = model_cls(cfg).float().eval()
+    randomise(model, seed, transposed_experts=arch == "gpt_oss", gate_up_scale=gate_up_scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)  # float32 under HF's checkpoint names
+        src = load_ckpt(tmp)
+        with open(os.path.join(tmp, "config.json")) as f:
+            cfg_dict = json.load(f)
+    del model
+
+    g = torch.Generator().manual_seed(seed * 7 + 1)
+    stored = {}
+    for k in sorted(src):
+        v = src[k]
+        if quant == "mxfp4" and k.endswith(("mlp.experts.gate_up_proj", "mlp.experts.down_proj")):
+            w = v.transpose(1, 2).contiguous()  # [E, in, out] (x @ W) -> checkpoint rows = outputs
+            w = w * block_factors(w.shape, 1, MX_BLOCK, g, log2_choices=[-1.0, 0.0, 1.0])
+            stored[k + "_blocks"], stored[k + "_scales"] = mxfp4_quantize(w)
+        elif (quant == "fp8" and k.startswith("model.layers.") and k.endswith(".weight") and v.ndim == 2
+              and not k.endswith("mlp.gate.weight")):
+            w = v * block_factors(v.shape, FP8_BLOCK, FP8_BLOCK, g)
+            stored[k], stored[k + "_scale_inv"] = fp8_block_quantize(w, fp8_scale_dtype)
+        elif k.endswith("e_score_correction_bias"):
+            stored[k] = v.contiguous()  # F32 in the DeepSeek-V3 release
+        else:
+            stored[k] = v.to(torch.bfloat16).contiguous()
+    save_file(stored, os.path.join(ckpt, "model.safetensors"), metadata={"format": "pt"})
+    qcfg = dict(cfg_dict, dtype="bfloat16", quantization_config=quantization_config)
+    with open(os.path.join(ckpt, "config.json"), "w") as f:
+        f.write(json.dumps(qcfg, indent=2, sort_keys=True) + "\n")
+
+    # transformers-side dequantization to float32, under the unquantized checkpoint names
+    from transformers.integrations.mxfp4 import convert_moe_packed_tensors
+    deq = {}
+    for k, v in stored.items():
+        if k.endswith(("_scales", "_scale_inv")):
+            continue
+        if k.endswith("_blocks"):
+            base = k[:-len("_blocks")]
+            deq[base] = convert_moe_packed_tensors(v, stored[base + "_scales"], dtype=torch.float32)  # [E, in, out]
+        elif v.dtype == torch.float8_e4m3fn:
+            deq[k] = fp8_block_dequantize(v, stored[k + "_scale_inv"])
+        else:
+            deq[k] = v.float()
+    # the independent NumPy decode of the written file must agree bit for bit
+    W = {k: torch.from_numpy(a.copy()) for k, a in np_dequantize_checkpoint(os.path.join(ckpt, "model.safetensors")).items()}
+    assert sorted(W) == sorted(deq) == sorted(src), f"{name}: tensor names differ"
+    for k in deq:
+        assert same_bits(W[k], deq[k]), f"{name}: NumPy and torch dequantization differ on {k}"
+    # float32 model holding exactly these weights (no quantizer involved), checked by a save round trip
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file({k: v.contiguous() for k, v in deq.items()}, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(cfg_dict, f)
+        model = model_cls.from_pretrained(tmp, dtype=torch.float32).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        back = load_ckpt(tmp)
+    assert sorted(back) == sorted(deq) and all(same_bits(back[k], deq[k]) for k in deq), f"{name}: model weights differ"
+    if quant == "mxfp4":
+        # transformers' own loader of the MXFP4 checkpoint (dequantize=True, what it falls back to on CPU) must
+        # give the same model
+        mq = model_cls.from_pretrained(ckpt, dtype=torch.float32,
+                                       quantization_config=transformers.Mxfp4Config(dequantize=True)).eval()
+        sq, sm = mq.state_dict(), model.state_dict()
+        assert sorted(sq) == sorted(sm) and all(same_bits(sq[k].float(), sm[k]) for k in sm), f"{name}: HF MXFP4 load differs"
+        del mq
+
+    if quant == "mxfp4":
+        codes = torch.cat([torch.cat([(b & 15).flatten(), (b >> 4).flatten()]) for k, b in stored.items() if k.endswith("_blocks")])
+        sc = torch.cat([s.flatten() for k, s in stored.items() if k.endswith("_scales")])
+        assert len(torch.unique(codes)) == 16, f"{name}: not all 16 E2M1 codes occur"
+        print(f"{name}: E2M1 codes used 16/16, E8M0 bytes {int(sc.min())}..{int(sc.max())} ({len(torch.unique(sc))} distinct)")
+    else:
+        n_fp8 = sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn)
+        n_partial = sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn
+                        and (v.shape[0] % FP8_BLOCK and v.shape[0] > FP8_BLOCK or v.shape[1] % FP8_BLOCK and v.shape[1] > FP8_BLOCK))
+        print(f"{name}: {n_fp8} F8_E4M3 weights ({n_partial} with more than one tile and a partial edge tile)")
+
+    entries = golden_layers(name, fdir, model, arch, W, layers, input_shape, seed)
+    return {"name": name, "architecture": arch, "checkpoint_dtype": "bfloat16", "sharded": False,
+            "quantization": quant, "layers": entries}
+
+
+def fixture_specs():
+    """[(name, thunk)] in manifest order; each thunk builds one fixture and returns its manifest entry."""
     tf = transformers
-    fixtures = []
+    specs = []
+
+    def add(name, *args, builder=None, **kw):
+        specs.append((name, lambda: (builder or build)(name, *args, **kw)))
 
     mix = lambda: tf.MixtralConfig(**common(intermediate_size=16, num_hidden_layers=2, num_local_experts=8,
                                              num_experts_per_tok=2))
-    fixtures.append(build("mixtral-f32", tf.MixtralForCausalLM, mix(), 101, [0, 1]))
-    fixtures.append(build("mixtral-bf16", tf.MixtralForCausalLM, mix(), 102, [0, 1], save_dtype=torch.bfloat16))
+    add("mixtral-f32", tf.MixtralForCausalLM, mix(), 101, [0, 1])
+    add("mixtral-bf16", tf.MixtralForCausalLM, mix(), 102, [0, 1], save_dtype=torch.bfloat16)
 
     q2 = tf.Qwen2MoeConfig(**common(intermediate_size=48, moe_intermediate_size=16, shared_expert_intermediate_size=24,
                                     num_hidden_layers=3, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
                                     decoder_sparse_step=1, mlp_only_layers=[1]))
-    fixtures.append(build("qwen2-moe", tf.Qwen2MoeForCausalLM, q2, 201, [0, 1]))
+    add("qwen2-moe", tf.Qwen2MoeForCausalLM, q2, 201, [0, 1])
 
     # expert width F=24 where experts are stored fused, so that 2F != H and the 3-D shapes are unambiguous
     q3 = lambda f: tf.Qwen3MoeConfig(**common(intermediate_size=48, moe_intermediate_size=f, num_hidden_layers=2,
                                             num_experts=8, num_experts_per_tok=2, norm_topk_prob=True, head_dim=16))
-    fixtures.append(build("qwen3-moe", tf.Qwen3MoeForCausalLM, q3(16), 301, [0, 1], shard="40KB"))
-    fixtures.append(build("qwen3-moe-fused", tf.Qwen3MoeForCausalLM, q3(24), 302, [0, 1], save_original_format=False))
+    add("qwen3-moe", tf.Qwen3MoeForCausalLM, q3(16), 301, [0, 1], shard="40KB")
+    add("qwen3-moe-fused", tf.Qwen3MoeForCausalLM, q3(24), 302, [0, 1], save_original_format=False)
 
     ds = lambda: tf.DeepseekV3Config(**common(intermediate_size=48, moe_intermediate_size=16, num_hidden_layers=3,
                                               n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2,
                                               n_shared_experts=1, first_k_dense_replace=1, norm_topk_prob=True,
                                               routed_scaling_factor=2.5, q_lora_rank=16, kv_lora_rank=16,
                                               qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, head_dim=8))
-    fixtures.append(build("deepseek-v3-f32", tf.DeepseekV3ForCausalLM, ds(), 401, [0, 1, 2]))
-    fixtures.append(build("deepseek-v3-bf16", tf.DeepseekV3ForCausalLM, ds(), 402, [0, 1, 2], save_dtype=torch.bfloat16))
+    add("deepseek-v3-f32", tf.DeepseekV3ForCausalLM, ds(), 401, [0, 1, 2])
+    add("deepseek-v3-bf16", tf.DeepseekV3ForCausalLM, ds(), 402, [0, 1, 2], save_dtype=torch.bfloat16)
 
     go = tf.GptOssConfig(**common(intermediate_size=24, num_hidden_layers=2, num_local_experts=4, num_experts_per_tok=2,
                                   head_dim=16, swiglu_limit=7.0, sliding_window=8,
                                   layer_types=["sliding_attention", "full_attention"]))
-    fixtures.append(build("gpt-oss", tf.GptOssForCausalLM, go, 501, [0, 1], gate_up_scale=3.0))
+    add("gpt-oss", tf.GptOssForCausalLM, go, 501, [0, 1], gate_up_scale=3.0)
 
     ol = tf.OlmoeConfig(**common(intermediate_size=16, num_hidden_layers=2, num_experts=8, num_experts_per_tok=2,
                                  norm_topk_prob=False, pad_token_id=1, eos_token_id=2))
-    fixtures.append(build("olmoe", tf.OlmoeForCausalLM, ol, 601, [0, 1], input_shape=(2, 7, H)))
+    add("olmoe", tf.OlmoeForCausalLM, ol, 601, [0, 1], input_shape=(2, 7, H))
 
     l4 = lambda n_layers, k: tf.Llama4TextConfig(**common(intermediate_size=24, intermediate_size_mlp=40,
                                                           num_hidden_layers=n_layers, num_local_experts=4,
                                                           num_experts_per_tok=k, interleave_moe_layer_step=2,
                                                           head_dim=16, attention_chunk_size=8,
                                                           pad_token_id=0, bos_token_id=1, eos_token_id=2))
-    fixtures.append(build("llama4", tf.Llama4ForCausalLM, l4(4, 1), 701, [0, 1]))
-    fixtures.append(build("llama4-top2", tf.Llama4ForCausalLM, l4(2, 2), 702, [1]))
+    add("llama4", tf.Llama4ForCausalLM, l4(4, 1), 701, [0, 1])
+    add("llama4-top2", tf.Llama4ForCausalLM, l4(2, 2), 702, [1])
 
-    manifest = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0],
-                "safetensors": __import__("safetensors").__version__, "fixtures": fixtures}
-    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+    # ---- quantized checkpoints, stored byte-for-byte in the layout of the official Hub releases --------------
+    # Expected values always come from a float32 transformers model holding exactly the dequantized weights
+    # (the tensors that are not quantized are BF16 in the checkpoint and widened to f32), run in float32.
+
+    # gpt-oss-mxfp4 imitates openai/gpt-oss-20b: routed experts as MXFP4 (`*_blocks` U8 [E, rows, in/32, 16],
+    # `*_scales` U8 E8M0 [E, rows, in/32], rows = outputs, gate_up rows interleaved gate/up), expert biases, router,
+    # attention, sinks, norms, embeddings in BF16. Expected: the blocks are dequantized with transformers' own
+    # `convert_moe_packed_tensors(..., dtype=float32)` (-> [E, in, out], the in-memory `x @ W` layout) and loaded
+    # into the float32 GptOss model; the script also checks that `from_pretrained` of the MXFP4 checkpoint
+    # (transformers' quantizer, which dequantizes on CPU) yields the identical float32 model.
+    # H=64, F=96 (H != F, so a transposed down_proj cannot pass), E=4, K=2, both layers MoE.
+    go_mx = tf.GptOssConfig(**common(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_local_experts=4,
+                                     num_experts_per_tok=2, head_dim=16, swiglu_limit=7.0, sliding_window=8,
+                                     layer_types=["sliding_attention", "full_attention"]))
+    add("gpt-oss-mxfp4", tf.GptOssForCausalLM, go_mx, 801, [0, 1], builder=build_quantized, quant="mxfp4",
+        quantization_config={"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                        "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"},
+        input_shape=(7, 64), gate_up_scale=2.0)
+
+    # deepseek-v3-fp8 imitates deepseek-ai/DeepSeek-V3: every 2-D linear weight of the decoder layers (routed and
+    # shared experts, the dense layer's MLP, the MLA projections) F8_E4M3 + `weight_scale_inv` F32
+    # [ceil(out/128), ceil(in/128)]; router `mlp.gate.weight`, norms, embeddings, lm_head BF16;
+    # `e_score_correction_bias` F32. Expected: W[r, c] = float(code) * scale_inv[r//128, c//128] in float32, loaded
+    # into a DeepseekV3 model built WITHOUT the FP8 quantizer (transformers' CPU Fp8Dequantize derives the tile
+    # size from the scale grid, rows // grid_rows: with partial edge tiles it silently uses e.g. 80-wide tiles for
+    # 160 columns). H=160 and the dense layer's I=136 give
+    # partial tiles in both directions (down_proj [160, *]: rows 128+32; dense gate/up [136, 160]: rows 128+8,
+    # columns 128+32). E=8 in 4 groups, topk_group=2, K=3, F=16, one shared expert, layer 0 dense, layers 1-2 MoE.
+    ds_fp8 = tf.DeepseekV3Config(**common(hidden_size=160, intermediate_size=136, moe_intermediate_size=16,
+                                          num_hidden_layers=3, n_routed_experts=8, num_experts_per_tok=3, n_group=4,
+                                          topk_group=2, n_shared_experts=1, first_k_dense_replace=1,
+                                          norm_topk_prob=True, routed_scaling_factor=2.5, q_lora_rank=16,
+                                          kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
+                                          head_dim=8))
+    add("deepseek-v3-fp8", tf.DeepseekV3ForCausalLM, ds_fp8, 802, [0, 1, 2], builder=build_quantized, quant="fp8",
+        quantization_config={"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                             "weight_block_size": [128, 128]},
+        input_shape=(7, 160), fp8_scale_dtype=torch.float32)
+
+    # qwen3-moe-fp8 imitates Qwen/Qwen3-30B-A3B-FP8: per-expert `mlp.experts.{e}.{gate,up,down}_proj.weight` and the
+    # attention projections F8_E4M3 with `weight_scale_inv` stored as BF16 [ceil(out/128), ceil(in/128)]; router
+    # `mlp.gate.weight`, norms, embeddings, lm_head BF16. Expected: W = float(code) * float32(bf16 scale) in float32,
+    # loaded into a Qwen3Moe model built without the quantizer. H=192 (tiles 128+64), F=24, E=4, K=2, both layers MoE.
+    q3_fp8 = tf.Qwen3MoeConfig(**common(hidden_size=192, intermediate_size=48, moe_intermediate_size=24,
+                                        num_hidden_layers=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True,
+                                        head_dim=16))
+    add("qwen3-moe-fp8", tf.Qwen3MoeForCausalLM, q3_fp8, 803, [0, 1], builder=build_quantized, quant="fp8",
+        quantization_config={"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                             "weight_block_size": [128, 128]},
+        input_shape=(7, 192), fp8_scale_dtype=torch.bfloat16)
+    return specs
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", help="comma-separated fixture names: rebuild just these, leave every other fixture "
+                                   "folder alone and keep the other manifest entries as they are")
+    args = ap.parse_args(argv)
+    specs = fixture_specs()
+    names = [n for n, _ in specs]
+    versions = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0],
+                "safetensors": __import__("safetensors").__version__}
+    mpath = os.path.join(OUT, "manifest.json")
+    if args.only:
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            ap.error(f"unknown fixture(s) {unknown}; known: {names}")
+        with open(mpath) as f:
+            old = json.load(f)
+        for k, v in versions.items():
+            if old.get(k) != v:
+                sys.exit(f"manifest.json was made with {k} {old.get(k)}, this is {v}: regenerate everything")
+        by_name = {e["name"]: e for e in old["fixtures"]}
+        for n, thunk in specs:
+            if n in only:
+                by_name[n] = thunk()
+        fixtures = [by_name[n] for n in names if n in by_name]
+        fixtures += [e for e in old["fixtures"] if e["name"] not in names]
+    else:
+        if os.path.exists(OUT):
+            for d in os.listdir(OUT):
+                pth = os.path.join(OUT, d)
+                if os.path.isdir(pth):
+                    shutil.rmtree(pth)
+        os.makedirs(OUT, exist_ok=True)
+        fixtures = [thunk() for _, thunk in specs]
+
+    manifest = dict(versions, fixtures=fixtures)
+    with open(mpath, "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
-    print("wrote", os.path.join(OUT, "manifest.json"))
+    print("wrote", mpath)
 
 
 if __name__ == "__main__":
