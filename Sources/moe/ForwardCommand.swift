@@ -41,7 +41,7 @@ struct ForwardCommand: ParsableCommand {
                 throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
             }
             let model = try Checkpoint(directory: checkpoint)
-            let block = try model.feedForward(layer: layer)
+            let block = try model.feedForward(layer: layer, threads: threads ?? Parallel.defaultThreadCount, progress: LoadProgressLine.make())
             let file = try SafetensorsFile(path: input)
             let hidden = try file.floats("hidden_states")
             guard hidden.rank == 2 || hidden.rank == 3, hidden.shape.last == block.hiddenSize else {

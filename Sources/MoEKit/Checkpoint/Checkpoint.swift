@@ -23,9 +23,16 @@ public struct Checkpoint: Sendable {
 
     /// The feed-forward block of decoder layer `layer`: the MoE block if the config makes it sparse,
     /// the dense MLP otherwise.
-    /// - Throws: ``ConfigError/layerOutOfRange(layer:layerCount:)``, ``CheckpointError`` naming a missing
-    ///   or misshapen tensor.
-    public func feedForward(layer: Int) throws -> FeedForward {
+    /// Weights stay in their stored format: viewed in the mapped files, packed once (``ExpertWeights``),
+    /// their file pages given back as they are packed. A layer that cannot fit in the memory available is
+    /// refused before anything is allocated (``MemoryBudget``).
+    /// - Parameters:
+    ///   - threads: packing threads.
+    ///   - progress: told how far the routed experts' packing has come, after each expert matrix.
+    /// - Throws: ``ConfigError/layerOutOfRange(layer:layerCount:)``, ``CheckpointError`` naming a missing,
+    ///   misshapen or non-finite tensor or a broken quantization.
+    public func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount,
+                            progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         let moe = config.moe
         if try config.isSparse(layer: layer) {
             let n = try tensorNames(layer: layer)
@@ -38,7 +45,8 @@ public struct Checkpoint: Sendable {
                 shared = try SharedExpert(mlp: try denseMLP(mlp, width: spec.intermediateSize),
                                           gateWeight: try n.sharedGate.map { try store.floats($0, shape: [1, h]).storage })
             }
-            return .moe(try MoEBlock(config: moe, router: router, experts: try expertWeights(n.experts), sharedExpert: shared))
+            let experts = try expertWeights(n.experts, layer: layer, threads: threads, progress: progress)
+            return .moe(try MoEBlock(config: moe, router: router, experts: experts, sharedExpert: shared))
         }
         let block = try blockName(layer: layer, probe: "gate_proj.weight")
         let width = config.denseIntermediateSize ?? 0
@@ -57,6 +65,7 @@ public struct Checkpoint: Sendable {
                 used.formUnion(["gate_proj", "up_proj", "down_proj"].map { block + $0 + ".weight" })
             }
         }
+        for name in used where store.contains(name + "_scale_inv") { used.insert(name + "_scale_inv") }
         return store.tensorNames.filter { !used.contains($0) }
     }
 
@@ -111,25 +120,47 @@ public struct Checkpoint: Sendable {
                             down: try linear(n.down, rows: h, columns: width))
     }
 
-    /// Views the routed experts as stored and packs them once (``ExpertWeights``).
-    private func expertWeights(_ layout: LayerTensorNames.Experts) throws -> ExpertWeights {
+    /// Views the routed experts as stored, checks that their packed copy fits in memory, and packs them
+    /// once (``ExpertWeights``). A NaN or infinite weight is refused naming its tensor.
+    private func expertWeights(_ layout: LayerTensorNames.Experts, layer: Int, threads: Int,
+                               progress: ((LoadProgress) -> Void)?) throws -> ExpertWeights {
         let (h, f) = (config.moe.hiddenSize, config.moe.expertIntermediateSize)
         let kind = config.moe.expert
+        let views: (gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices)
+        var biases: (gate: Tensor<Float>?, up: Tensor<Float>?, down: Tensor<Float>?) = (nil, nil, nil)
+        // The tensor holding matrix m of stack s (gate 0, up 1, down 2), for messages.
+        let tensorName: (_ matrix: Int, _ stack: Int) -> String
         switch layout {
         case .perExpert(let gates, let ups, let downs):
-            return try ExpertWeights(kind: kind, gate: try stack(gates, rows: f, columns: h), up: try stack(ups, rows: f, columns: h),
-                                     down: try stack(downs, rows: h, columns: f))
+            views = (try stack(gates, rows: f, columns: h), try stack(ups, rows: f, columns: h), try stack(downs, rows: h, columns: f))
+            tensorName = { m, s in [gates, ups, downs][s][m] }
         case .fused(let gateUpName, let downName, let gateUpBiasName, let downBiasName, let fusedLayout):
-            let views = try fusedExperts(gateUp: gateUpName, down: downName, layout: fusedLayout)
-            let biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: fusedLayout == .transposedInterleaved,
-                                         weight: gateUpName)
-            return try ExpertWeights(kind: kind, gate: views.gate, up: views.up, down: views.down,
-                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down)
+            let fused = try fusedExperts(gateUp: gateUpName, down: downName, layout: fusedLayout)
+            views = (fused.gate, fused.up, fused.down)
+            biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: fusedLayout == .transposedInterleaved,
+                                     weight: gateUpName)
+            tensorName = { _, s in s == 2 ? downName : gateUpName }
         case .fusedMXFP4(let gateUpName, let downName, let gateUpBiasName, let downBiasName):
-            let views = try mxfp4Experts(gateUp: gateUpName, down: downName)
-            let biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: true, weight: gateUpName + "_blocks")
+            let fused = try mxfp4Experts(gateUp: gateUpName, down: downName)
+            views = (fused.gate, fused.up, fused.down)
+            biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: true, weight: gateUpName + "_blocks")
+            tensorName = { _, s in (s == 2 ? downName : gateUpName) + "_blocks" }
+        }
+        try MemoryBudget.check(ExpertWeights.bytesNeeded(gate: views.gate, up: views.up, down: views.down),
+                               for: "layer \(layer)'s routed experts (\(views.gate.format))")
+        let totalBytes = views.gate.storedBytes + (views.up?.storedBytes ?? 0) + views.down.storedBytes
+        let totalMatrices = views.gate.count * (views.up == nil ? 2 : 3)
+        var done = LoadProgress(bytes: 0, totalBytes: totalBytes, matrices: 0, totalMatrices: totalMatrices)
+        do {
             return try ExpertWeights(kind: kind, gate: views.gate, up: views.up, down: views.down,
-                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down)
+                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down, threads: threads) { bytes, matrices in
+                done.bytes += bytes
+                done.matrices += matrices
+                progress?(done)
+            }
+        } catch WeightError.nonFinite(let matrix, let source) {
+            let name = tensorName(matrix, source)
+            throw CheckpointError.nonFiniteWeight(name: name, file: store.path(of: name), expert: matrix)
         }
     }
 

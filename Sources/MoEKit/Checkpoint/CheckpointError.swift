@@ -4,6 +4,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
     case wrongShape(name: String, file: String, expected: [Int], actual: [Int])
     case wrongDType(name: String, file: String, dtype: String)
     case nonFinite(name: String, file: String, index: Int)
+    /// Expert `expert`'s matrix in tensor `name` holds a NaN or infinite weight (an E4M3 NaN code included).
+    case nonFiniteWeight(name: String, file: String, expert: Int)
     case missingConfig(directory: String)
     /// A quantized weight that breaks its format's rules (scales of the wrong shape or dtype, a NaN scale,
     /// a dtype its `quant_method` does not allow).
@@ -20,6 +22,7 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case .wrongDType(let name, let file, let dtype):
             "\(file): tensor '\(name)' has dtype \(dtype); weights must be F32, BF16, F16, F8_E4M3 (quant_method fp8) or MXFP4 blocks (quant_method mxfp4)"
         case .nonFinite(let name, let file, let index): "\(file): tensor '\(name)' element \(index) is NaN or infinite"
+        case .nonFiniteWeight(let name, let file, let expert): "\(file): tensor '\(name)' (expert \(expert)) holds a NaN or infinite weight"
         case .missingConfig(let dir): "\(dir): no config.json"
         case .badQuantization(let name, let file, let reason): "\(file): tensor '\(name)': \(reason)"
         case .insufficientMemory(let what, let needed, let available):

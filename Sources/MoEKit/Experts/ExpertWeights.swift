@@ -31,10 +31,12 @@ public struct ExpertWeights: Sendable {
     ///   - gate, up, down: `[E, F, H]`, `[E, F, H]` (gated kinds only), `[E, H, F]`; gate and up in one format.
     ///   - compute: ``ComputeMode/bf16`` rounds activations to bfloat16 (BF16 weights only).
     ///   - threads: packing threads.
+    ///   - progress: told the stored bytes and matrices of each expert matrix once it is packed.
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the part that disagrees, ``WeightError``.
     public init(kind: ExpertKind, gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices,
                 gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil,
-                compute: ComputeMode = .f32, threads: Int = Parallel.defaultThreadCount) throws {
+                compute: ComputeMode = .f32, threads: Int = Parallel.defaultThreadCount,
+                progress: ((_ bytes: Int, _ matrices: Int) -> Void)? = nil) throws {
         let (e, f, h) = (gate.count, gate.rows, gate.columns)
         func check(_ shape: [Int]?, _ name: String, _ expected: [Int], required: Bool) throws(TensorError) {
             if let shape {
@@ -59,8 +61,25 @@ public struct ExpertWeights: Sendable {
         self.gateBias = gateBias
         self.upBias = upBias
         self.downBias = downBias
-        gateUp = try PanelMatrices(packing: [gate] + (up.map { [$0] } ?? []), compute: compute, threads: threads)
-        self.down = try PanelMatrices(packing: [down], compute: compute, threads: threads)
+        let sources = [gate] + (up.map { [$0] } ?? [])
+        let gateUpBytes = sources.reduce(0) { $0 + $1.storedBytes } / max(e, 1), downBytes = down.storedBytes / max(e, 1)
+        gateUp = try PanelMatrices(packing: sources, compute: compute, threads: threads) { _ in progress?(gateUpBytes, sources.count) }
+        self.down = try Self.packDown(down, compute: compute, threads: threads) { progress?(downBytes, 1) }
+    }
+
+    /// Packs down; a non-finite weight is reported as stack 2 (gate 0, up 1, down 2).
+    private static func packDown(_ down: StoredMatrices, compute: ComputeMode, threads: Int, progress: @escaping () -> Void) throws -> PanelMatrices {
+        do {
+            return try PanelMatrices(packing: [down], compute: compute, threads: threads) { _ in progress() }
+        } catch .nonFinite(let matrix, _) {
+            throw WeightError.nonFinite(matrix: matrix, source: 2)
+        }
+    }
+
+    /// Bytes the packed weights of these stored stacks will hold (known before anything is allocated).
+    public static func bytesNeeded(gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices, compute: ComputeMode = .f32) -> Int {
+        PanelMatrices.bytesNeeded(packing: [gate] + (up.map { [$0] } ?? []), compute: compute)
+            + PanelMatrices.bytesNeeded(packing: [down], compute: compute)
     }
 
     /// Stores F32 values as `format` (rounding or quantizing them, see
