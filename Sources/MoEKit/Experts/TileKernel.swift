@@ -21,19 +21,28 @@ enum TileKernel {
 
         static func < (a: ISA, b: ISA) -> Bool { a.rawValue < b.rawValue }
 
-        /// The best this CPU has, chosen once from its features.
-        static let detected: ISA = ISA(rawValue: min(Int(moe_cpu_level()), 2)) ?? .portable
+        /// The best this CPU has, chosen once from its features, or lower when the environment variable
+        /// `MOEKIT_ISA` names a lower level (`avx512-bf16`, `avx512`, `avx2`, `swift`).
+        static let detected: ISA = ISA(rawValue: min(level, 2)) ?? .portable
+
+        /// The CPU's level (0 portable, 1 AVX2, 2 AVX-512, 3 AVX-512 BF16), capped by `MOEKIT_ISA`.
+        static let level: Int = {
+            let cpu = Int(moe_cpu_level())
+            guard let forced = ProcessInfo.processInfo.environment["MOEKIT_ISA"] else { return cpu }
+            let named = ["swift": 0, "portable": 0, "avx2": 1, "avx512": 2, "avx512-bf16": 3][forced.lowercased()] ?? cpu
+            return min(cpu, named)
+        }()
 
         /// Every level this CPU can run (tests compare them all against the reference).
         static var available: [ISA] { allCases.filter { $0 <= detected } }
     }
 
-    /// A short name of the kernels in use, for reports.
+    /// The kernels in use, as `moe bench` names them (`machine.isa`): `avx512-bf16`, `avx512`, `avx2`, `swift`.
     static var isaName: String {
         switch ISA.detected {
-        case .avx512: moe_cpu_level() >= 3 ? "avx512 (bf16 capable)" : "avx512"
-        case .avx2: "avx2+fma"
-        case .portable: "portable simd"
+        case .avx512: hasBF16Dot ? "avx512-bf16" : "avx512"
+        case .avx2: "avx2"
+        case .portable: "swift"
         }
     }
 
@@ -65,23 +74,36 @@ enum TileKernel {
             }
         case .f16:
             let w = b.assumingMemoryBound(to: UInt16.self)
-            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { WeightDecoding.f16(w[$0]) }
+            switch isa {
+            case .avx512: moe_panel_f16_avx512(r, d, x, w, c, acc)
+            case .avx2: moe_panel_f16_avx2(r, d, x, w, c, acc)
+            case .portable: portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { WeightDecoding.f16(w[$0]) }
+            }
         case .fp8(let group):
             let w = b.assumingMemoryBound(to: UInt8.self)
             let s = scales.unsafelyUnwrapped.assumingMemoryBound(to: Float.self)
-            let width = PanelMatrices.width
-            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
-                let (k, n) = (i / width, i % width)
-                return WeightDecoding.e4m3(w[i]) * s[(k / group) * width + n]
+            switch isa {
+            case .avx512: moe_panel_fp8_avx512(r, d, x, w, s, Int32(group), c, acc)
+            case .avx2: moe_panel_fp8_avx2(r, d, x, w, s, Int32(group), c, acc)
+            case .portable:
+                let width = PanelMatrices.width
+                portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
+                    WeightDecoding.e4m3(w[i]) * s[(i / width / group) * width + i % width]
+                }
             }
         case .mxfp4:
             let w = b.assumingMemoryBound(to: UInt8.self)
             let s = scales.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
-            let width = PanelMatrices.width
-            portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
-                let (k, n) = (i / width, i % width)
-                let byte = w[k * (width / 2) + n % (width / 2)]
-                return WeightDecoding.mxfp4(code: n < width / 2 ? byte & 0xF : byte >> 4, scale: s[(k / WeightFormat.mxfp4Group) * width + n])
+            switch isa {
+            case .avx512: moe_panel_mxfp4_avx512(r, d, x, w, s, c, acc)
+            case .avx2: moe_panel_mxfp4_avx2(r, d, x, w, s, c, acc)
+            case .portable:
+                let (width, half) = (PanelMatrices.width, PanelMatrices.width / 2)
+                portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
+                    let (k, n) = (i / width, i % width)
+                    let byte = w[k * half + n % half]
+                    return WeightDecoding.mxfp4(code: n < half ? byte & 0xF : byte >> 4, scale: s[(k / WeightFormat.mxfp4Group) * width + n])
+                }
             }
         case .bf16Pairs:
             multiplyPairs(rows: rows, pairs: depth, a: a.assumingMemoryBound(to: UInt32.self), b: b.assumingMemoryBound(to: UInt32.self),
@@ -114,7 +136,7 @@ enum TileKernel {
     }
 
     /// Whether the CPU has AVX-512 BF16 (`vdpbf16ps`).
-    static let hasBF16Dot = moe_cpu_level() >= 3
+    static let hasBF16Dot = ISA.level >= 3
 
     /// Portable Swift: one row at a time, four `SIMD8` accumulators (multiply then add: without FMA
     /// in the baseline ISA, `addProduct` becomes a libm call per lane).

@@ -1,0 +1,43 @@
+// MoEKit's panel kernels for quantized weights (F16, FP8 E4M3 with block scales, MXFP4): the same
+// 8 x 32 micro-tile as moe_panel_bf16w_avx512 / moe_panel_bf16w_avx2 (moe_kernels.h), with the weight
+// dequantized in registers exactly as MoEKit's scalar definition, then used in the same FMA chain.
+// Each function carries its own target attribute; Swift picks one at run time by moe_cpu_level()
+// (the *_avx2 F16 and FP8 kernels also need F16C, which every AVX2 + FMA CPU has).
+// Off x86-64 the symbols exist but trap: Swift's portable kernels run there.
+#ifndef MOE_KERNELS_QUANT_H
+#define MOE_KERNELS_QUANT_H
+
+#include <stdint.h>
+
+/// C[r][0..<32] (+)= sum over k in 0..<depth of A[k*8 + r] * W[k][0..<32], stored for r < rows <= 8
+/// (rows past `rows` of C are not touched). A is one packed row tile (depth x 8, rows past `rows` zero);
+/// C has row stride 32. accumulate == 0 starts from zero. Ascending k, FMA, one chain per element whatever
+/// `rows` is. With accumulate, the AVX-512 kernels continue the FMA chain from C; the AVX2 kernels sum the
+/// K-block from zero and add it to C (as moe_panel_bf16w_*).
+///
+/// F16 panel: b[k*32 + n] holds the IEEE half bits of W[k][n]; W = (float)half, exact.
+void moe_panel_f16_avx512(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
+void moe_panel_f16_avx2(int rows, int depth, const float *a, const uint16_t *b, float *c, int accumulate);
+
+/// FP8 panel with per-column block scales: b[k*32 + n] is the OCP E4M3 ("e4m3fn": bias 7, subnormals,
+/// no infinities) code of column n; scales[(k / group) * 32 + n] the F32 scale of column n for k-group
+/// k / group (k counted from this call's first k, which sits on a group boundary; group > 0; depth may
+/// end mid-group). W = e4m3(code) * scale as one F32 multiply rounded to nearest, bit for bit, for every
+/// scale (finite, subnormal, huge, infinite). The NaN codes 0x7F / 0xFF must not occur (they read as
+/// +-480 * scale).
+void moe_panel_fp8_avx512(int rows, int depth, const float *a, const uint8_t *b, const float *scales, int group,
+                          float *c, int accumulate);
+void moe_panel_fp8_avx2(int rows, int depth, const float *a, const uint8_t *b, const float *scales, int group,
+                        float *c, int accumulate);
+
+/// MXFP4 panel: b[k*16 + j] holds the E2M1 code (bit 3 sign, magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6) of
+/// W[k][j] in its low nibble and of W[k][j + 16] in its high nibble (j < 16); scales[(k / 32) * 32 + n] is
+/// the E8M0 exponent byte e of column n for k-group k / 32 (this call's first k is a multiple of 32
+/// relative to `scales`; depth may end mid-group). W = e2m1(code) * 2^(e - 127), exact (as ldexpf,
+/// subnormal results included, overflow to infinity); e = 0xFF (NaN) must not occur.
+void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
+                            float *c, int accumulate);
+void moe_panel_mxfp4_avx2(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
+                          float *c, int accumulate);
+
+#endif
