@@ -5,7 +5,7 @@ import MoEKit
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Describe a checkpoint: architecture, layers, experts, router, dtypes, parameters, unused tensors.",
+        abstract: "Describe a checkpoint: architecture, layers, experts, router, dtypes, stored formats with bytes on disk and resident, parameters, unused tensors.",
         discussion: "Example:\n  moe inspect --checkpoint ./Mixtral-8x7B --json")
 
     @Option(help: "Checkpoint folder.") var checkpoint: String
@@ -24,6 +24,8 @@ struct InspectCommand: ParsableCommand {
         var expert_ffn: String
         var shared_expert: String?
         var dtypes: [String: Int]
+        /// Per tensor group (routed experts, shared expert, dense MLP, router, not loaded), summed over layers.
+        var groups: [InspectWeightGroup]
         var total_params: Int
         var tensor_count: Int
         var unused_tensors: [String]
@@ -46,7 +48,7 @@ struct InspectCommand: ParsableCommand {
                 hidden_size: c.moe.hiddenSize, num_experts: c.moe.expertCount, top_k: c.moe.expertsPerToken,
                 expert_intermediate_size: c.moe.expertIntermediateSize, dense_intermediate_size: c.denseIntermediateSize,
                 router: c.moe.router.description, expert_ffn: c.moe.expert.description, shared_expert: shared,
-                dtypes: dtypes, total_params: parameters, tensor_count: model.store.tensorNames.count,
+                dtypes: dtypes, groups: model.weightGroups().map(InspectWeightGroup.init), total_params: parameters, tensor_count: model.store.tensorNames.count,
                 unused_tensors: model.unusedTensorNames())
             if json { try printJSON(report); return }
             print("checkpoint   \(checkpoint)")
@@ -58,6 +60,8 @@ struct InspectCommand: ParsableCommand {
             print("router       \(c.moe.router)\(c.moe.routerHasBias ? " (biased)" : "")")
             print("shared       \(shared ?? "none")")
             print("dtypes       \(dtypes.keys.sorted().map { "\($0) ×\(dtypes[$0]!)" }.joined(separator: ", "))")
+            print("weights      stored format, bytes on disk and resident once loaded:")
+            InspectWeightGroup.printTable(report.groups)
             print("parameters   \(parameters) in \(report.tensor_count) tensors")
             print("unused       \(report.unused_tensors.count) tensors not read by the feed-forward loader:")
             for name in report.unused_tensors { print("  \(name)") }

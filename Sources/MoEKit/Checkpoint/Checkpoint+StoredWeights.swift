@@ -34,8 +34,12 @@ extension Checkpoint {
                     throw CheckpointError.badQuantization(name: name, file: view.path,
                                                           reason: "is F8_E4M3, but config.json has no quantization_config with quant_method fp8")
                 }
-                let scale = try fp8Scale(of: name, rows: rows, columns: columns, blockRows: br, blockColumns: bc)
                 this = .fp8E4M3(blockRows: br, blockColumns: bc)
+                do { _ = try PanelMatrices.element(for: this, compute: .f32) } catch {
+                    throw CheckpointError.badQuantization(name: name, file: view.path,
+                                                          reason: "is F8_E4M3 in \(br)x\(bc) blocks (config.json weight_block_size), which MoEKit cannot pack: \(error)")
+                }
+                let scale = try fp8Scale(of: name, rows: rows, columns: columns, blockRows: br, blockColumns: bc)
                 scaleType = scale.type
                 matrix = .init(values: view.base, rowStride: columns, columnStride: 1, scales: scale.view.base,
                                scaleRowStride: scale.rowStride, pages: view.pages)
@@ -125,6 +129,10 @@ extension Checkpoint {
     func mxfp4Experts(gateUp: String, down: String) throws -> (gate: StoredMatrices, up: StoredMatrices, down: StoredMatrices) {
         let (e, h, f) = (config.moe.expertCount, config.moe.hiddenSize, config.moe.expertIntermediateSize)
         let group = WeightFormat.mxfp4Group
+        guard config.quantization == .mxfp4 else {
+            throw CheckpointError.badQuantization(name: gateUp + "_blocks", file: store.path(of: gateUp + "_blocks"),
+                                                  reason: "holds MXFP4 blocks, but config.json \(config.quantization.map { "has quant_method \($0)" } ?? "has no quantization_config"); MXFP4 needs quant_method mxfp4")
+        }
         for (what, size) in [("hidden_size", h), ("intermediate_size", f)] where size % group != 0 {
             throw CheckpointError.badQuantization(name: gateUp + "_blocks", file: store.path(of: gateUp + "_blocks"),
                                                   reason: "MXFP4 needs \(what) = \(size) to be a multiple of 32")

@@ -13,7 +13,7 @@ public struct Checkpoint: Sendable {
         let configPath = directory + "/config.json"
         guard FileManager.default.fileExists(atPath: configPath) else { throw CheckpointError.missingConfig(directory: directory) }
         self.directory = directory
-        config = try ModelConfig(contentsOf: configPath)
+        config = try Self.readConfig(configPath)
         store = try TensorStore(directory: directory)
         names = ArchitectureNames(config.architecture)
         let all = store.tensorNames
@@ -54,6 +54,16 @@ public struct Checkpoint: Sendable {
                                    width: width))
     }
 
+    /// `config.json`, a bad field's error naming the file (its own message names none).
+    private static func readConfig(_ path: String) throws(ConfigError) -> ModelConfig {
+        do {
+            return try ModelConfig(contentsOf: path)
+        } catch {
+            guard case .invalidField(let field, let value, let reason) = error else { throw error }
+            throw .malformedJSON(path: path, reason: "\(field) = \(value) \(reason)")
+        }
+    }
+
     /// Tensors that loading every layer's feed-forward block would not read (attention, norms,
     /// embeddings, the output head, and anything unexpected).
     public func unusedTensorNames() -> [String] {
@@ -70,7 +80,7 @@ public struct Checkpoint: Sendable {
     }
 
     /// `prefix + L + "." + block + "."` for the first candidate block that holds `probe`.
-    private func blockName(layer: Int, probe: String) throws -> String {
+    func blockName(layer: Int, probe: String) throws -> String {
         for block in names.blocks {
             let base = "\(layerPrefix)\(layer).\(block)."
             if store.contains(base + probe) { return base }
@@ -114,10 +124,26 @@ public struct Checkpoint: Sendable {
             sharedGate: names.sharedGate.map { base + $0 })
     }
 
+    /// A dense MLP (a dense layer's or the shared expert), packed once; a NaN or infinite weight is refused
+    /// naming its tensor and element.
     private func denseMLP(_ n: LayerTensorNames.MLP, width: Int) throws -> DenseMLP {
         let h = config.moe.hiddenSize
-        return try DenseMLP(gate: try linear(n.gate, rows: width, columns: h), up: try linear(n.up, rows: width, columns: h),
-                            down: try linear(n.down, rows: h, columns: width))
+        let gate = try linear(n.gate, rows: width, columns: h), up = try linear(n.up, rows: width, columns: h)
+        let down = try linear(n.down, rows: h, columns: width)
+        do {
+            return try DenseMLP(gate: gate, up: up, down: down)
+        } catch WeightError.nonFinite(_, let source) where (0...2).contains(source) {
+            let (name, stored) = [(n.gate, gate), (n.up, up), (n.down, down)][source]
+            throw CheckpointError.nonFinite(name: name, file: store.path(of: name), index: Self.firstNonFinite(stored) ?? 0)
+        }
+    }
+
+    /// The flat index (row · columns + column) of the first NaN or infinite element of a one-matrix stack.
+    private static func firstNonFinite(_ stored: StoredMatrices) -> Int? {
+        for r in 0..<stored.rows {
+            for c in 0..<stored.columns where !stored.element(matrix: 0, row: r, column: c).isFinite { return r * stored.columns + c }
+        }
+        return nil
     }
 
     /// Views the routed experts as stored, checks that their packed copy fits in memory, and packs them
