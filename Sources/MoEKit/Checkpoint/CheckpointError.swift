@@ -31,9 +31,16 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 
-    /// `12.34 GB`.
+    /// `12.34 GB`, `5.2 MB` or `4096 bytes`.
     static func gigabytes(_ bytes: Int) -> String {
-        let tenths = Int((Double(bytes) / 1e7).rounded())
-        return "\(tenths / 100).\(String(repeating: "0", count: tenths % 100 < 10 ? 1 : 0))\(tenths % 100) GB"
+        func fixed(_ value: Double, _ digits: Int) -> String {
+            let scale = digits == 2 ? 100 : 10
+            let n = Int((value * Double(scale)).rounded())
+            let fraction = String(n % scale)
+            return "\(n / scale)." + String(repeating: "0", count: (digits == 2 ? 2 : 1) - fraction.count) + fraction
+        }
+        if bytes >= 1_000_000_000 { return fixed(Double(bytes) / 1e9, 2) + " GB" }
+        if bytes >= 1_000_000 { return fixed(Double(bytes) / 1e6, 1) + " MB" }
+        return "\(bytes) bytes"
     }
 }

@@ -1,11 +1,13 @@
 /// How much memory this process may still take: the smaller of the kernel's `MemAvailable` and the
 /// room left under the cgroup's limit (v2 `memory.max − memory.current`, v1 `limit_in_bytes − usage`).
 /// A layer that cannot fit is refused with both numbers before anything is allocated, rather than
-/// killed by the OOM killer half way through.
+/// killed by the OOM killer half way through. The environment variable `MOEKIT_MEMORY_AVAILABLE`
+/// (bytes) caps the figure further, to try the refusal without filling a machine.
 public enum MemoryBudget {
     /// Bytes available now, or `nil` when neither source can be read (not Linux).
     public static func availableBytes() -> Int? {
         var candidates: [Int] = []
+        if let cap = ProcessInfo.processInfo.environment["MOEKIT_MEMORY_AVAILABLE"].flatMap({ Int($0) }) { candidates.append(cap) }
         if let meminfo = read("/proc/meminfo"),
            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
            let kib = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) {
