@@ -32,6 +32,9 @@ public struct ModelShape: Sendable, Equatable {
     public var expertDType: WeightDType
     /// How every other weight is stored, and the activations' dtype.
     public var weightDType: WeightDType
+    /// The checkpoint's `quantization_config` (FP8 with its block size, MXFP4), `nil` when unquantized:
+    /// what ``expertFormat`` and ``linearFormat`` (resident bytes) are read from.
+    public var quantization: ModelConfig.Quantization?
 
     public init(modelType: String, hiddenSize: Int, layerCount: Int, vocabSize: Int, tiesWordEmbeddings: Bool,
                 attention: AttentionShape, normsPerLayer: Int = 2, hasFinalNorm: Bool = true, sparseLayers: [Bool],
@@ -65,6 +68,7 @@ public struct ModelShape: Sendable, Equatable {
                   moe: MoEBlockShape(config.moe), denseIntermediateSize: config.denseIntermediateSize,
                   denseMatrixCount: config.moe.expert.isGated ? 3 : 2,
                   expertDType: expertDType ?? declared, weightDType: weightDType ?? declared)
+        quantization = config.quantization
     }
 }
 

@@ -11,25 +11,34 @@ struct BenchCommand: ParsableCommand {
             (1024/512, 64 experts, top-6, 8 groups keep 4, 1 shared) at T = 1, 16, 128, 512, with F32 weights, BF16
             weights (F32 compute: exact for BF16 checkpoints) and BF16 compute (activations rounded to BF16 too,
             F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path).
+            Realsize suite: one layer of mixtral-8x7b (4096/14336, 8 experts, BF16), qwen3-30b-a3b (2048/768, 128 experts,
+            BF16), deepseek-v3 (7168/2048, 256 experts, top-8, 1 shared, FP8 128x128) and gpt-oss-120b (2880/2880, 128
+            experts, top-4, MXFP4), random weights made in the stored format, one layer at a time (a layer that does not
+            fit in the memory available is skipped): load time, resident bytes (process RSS before and after) against
+            moe estimate's prediction, and forward time at T = 1 and 512 (1 warm-up, --repeats default 2; no reference).
             Examples:
               moe bench
               moe bench --suite full --threads 2 --json bench.json
+              moe bench --suite realsize --filter deepseek
             """)
 
-    @Option(help: "quick, full, or smoke (tiny shapes, for tests).") var suite = "quick"
+    @Option(help: "quick, full, realsize (real models' layer sizes), or smoke (tiny shapes, for tests).") var suite = "quick"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Timed repeats per case (median reported), each on different tokens.") var repeats = 5
+    @Option(help: "Timed repeats per case (median reported), each on different tokens (default 5; realsize 2).") var repeats: Int?
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @Option(help: "Only cases matching every word: a word is part of the preset's name or one of the case name's words (e.g. 'mixtral bf16-compute T=512').") var filter: String?
     @Option(help: "Run every case expert-parallel over D in-process devices and report the all-to-all bytes.") var devices = 1
 
     func run() throws {
         try reportingErrors {
-            guard let cases = BenchSuite(rawValue: suite)?.cases else {
-                throw CLIError.invalidOption("--suite must be quick, full or smoke (got '\(suite)')")
+            guard let chosen = BenchSuite(rawValue: suite) else {
+                throw CLIError.invalidOption("--suite must be quick, full, realsize or smoke (got '\(suite)')")
             }
+            let cases = chosen.cases
             guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
+            let repeats = self.repeats ?? (chosen == .realsize ? 2 : 5)
             guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
+            if chosen == .realsize, devices != 1 { throw CLIError.invalidOption("--suite realsize runs on one device (got --devices \(devices))") }
             let threadCount = threads ?? Parallel.defaultThreadCount
             guard threadCount >= 1 else { throw CLIError.invalidOption("--threads must be at least 1") }
             // The smoke suite measures small roofs too: it checks the path, not the machine.
@@ -44,9 +53,18 @@ struct BenchCommand: ParsableCommand {
                                               memoryGBs: memory, isa: ExpertWeights.kernelISA, threads: threadCount,
                                               regionMicroseconds: region)
             var report = BenchReport(machine: machine, cases: [])
+            if chosen == .realsize {
+                let realsize = RealSizeBench(machine: machine, threads: threadCount, repeats: repeats) { progress($0) }
+                (report.cases, report.realsize) = try realsize.run(filter: filter)
+                report.printTable()
+                print("")
+                RealSizeBench.printTable(report.realsize ?? [])
+                if let json { try report.write(to: json) }
+                return
+            }
             let selected = cases.filter { $0.matches(filter) }
             for group in BenchCase.grouped(selected) {
-                report.cases += try runGroup(group, machine: machine, threads: threadCount)
+                report.cases += try runGroup(group, machine: machine, threads: threadCount, repeats: repeats)
             }
             report.printTable()
             if let json { try report.write(to: json) }
@@ -54,7 +72,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Runs the cases of one (preset, precision): one block, several token counts.
-    private func runGroup(_ group: [BenchCase], machine: BenchReport.Machine, threads: Int) throws -> [BenchReport.Case] {
+    private func runGroup(_ group: [BenchCase], machine: BenchReport.Machine, threads: Int, repeats: Int) throws -> [BenchReport.Case] {
         guard let first = group.first else { return [] }
         progress("\(first.preset) \(first.dtype)\(first.precision.compute == .bf16 ? " bf16-compute" : ""): building random weights…")
         let block = try MoEBlock.random(config: first.config, seed: 1, format: first.precision.format, compute: first.precision.compute)
@@ -117,12 +135,15 @@ struct BenchCommand: ParsableCommand {
 /// The benchmark suites.
 enum BenchSuite: String {
     case quick, full, smoke
+    /// Real models' layers (``RealSizeCase``), run by ``RealSizeBench``: no cases of this list.
+    case realsize
 
     var cases: [BenchCase] {
         let tokens = switch self {
         case .quick: [1, 16, 128, 512]
         case .full: [1, 4, 16, 64, 128, 512, 2048]
         case .smoke: [1, 8]
+        case .realsize: [Int]()
         }
         var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
         if self == .full { presets += BenchCase.fullPresets }

@@ -48,7 +48,8 @@ struct BenchReport: Encodable {
         var pctGEMMPeak: Double
         var weightGBs: Double
         var pctMemoryBandwidth: Double
-        var speedupVsReference: Double
+        /// `nil` where the reference was not timed (realsize).
+        var speedupVsReference: Double?
         var devices: Int = 1
         /// Dispatch + combine bytes per forward that left their device (with `--devices`).
         var allToAllBytes: Int?
@@ -64,6 +65,8 @@ struct BenchReport: Encodable {
 
     var machine: Machine
     var cases: [Case]
+    /// `--suite realsize`: each layer's load, memory and times.
+    var realsize: [RealSizeLayer]? = nil
 
     func printTable() {
         let openBLAS = machine.openBLASGEMMGFLOPS.map { "OpenBLAS \(format($0, 1))" } ?? "OpenBLAS not installed"
@@ -73,7 +76,7 @@ struct BenchReport: Encodable {
         var rows = [header]
         for c in cases {
             rows.append([c.name, format(c.ms, 3), format(c.gflops, 1), format(c.pctGEMMPeak, 1), format(c.weightGBs, 1),
-                         format(c.pctMemoryBandwidth, 1), format(c.speedupVsReference, 1)]
+                         format(c.pctMemoryBandwidth, 1), c.speedupVsReference.map { format($0, 1) } ?? "—"]
                         + (parallel ? [format(Double(c.allToAllBytes ?? 0) / 1e6, 2)] : []))
         }
         printColumns(rows)

@@ -12,6 +12,21 @@ struct EstimateReport: Encodable {
         var bytes: Double?
         var predicted_ms: Double?
         var weight_load_ms: Double?
+        /// Bytes MoEKit keeps resident once this layer's feed-forward block is loaded (``ResidentEstimate``).
+        var resident_bytes: Int
+    }
+
+    /// What a loaded MoE block keeps resident, by part (``ResidentEstimate``); activations with --tokens.
+    struct Resident: Encodable {
+        var expert_format: String
+        var shared_format: String
+        var routed_experts: Int
+        var expert_biases: Int
+        var shared_expert: Int
+        var router: Int
+        var total: Int
+        /// The F32 working buffers of one forward of `tokens` tokens (not part of `total`).
+        var forward_activation_bytes: Int?
     }
 
     struct MoELayer: Encodable {
@@ -56,6 +71,8 @@ struct EstimateReport: Encodable {
     var routed_expert_params: Int
     var expert_weight_bytes: Double
     var moe_layer_weight_bytes: Double
+    /// One loaded MoE layer's resident bytes (`moe forward`), when the model has MoE layers.
+    var moe_layer_resident: Resident?
     var layers: [Layer]
     var tokens: Int?
     var devices: Int?
@@ -98,7 +115,14 @@ struct EstimateReport: Encodable {
             let w = work?.layers[layer.index], t = times?[layer.index]
             return Layer(index: layer.index, kind: layer.kind.rawValue, params: layer.total, active_params: layer.active,
                          flops: w?.flops, bytes: w?.bytes, predicted_ms: t?.predictedMilliseconds,
-                         weight_load_ms: t?.weightLoadMilliseconds)
+                         weight_load_ms: t?.weightLoadMilliseconds, resident_bytes: shape.residentBytes(layer: layer.index))
+        }
+        if shape.sparseLayers.contains(true) {
+            let r = ResidentEstimate(shape)
+            moe_layer_resident = Resident(expert_format: shape.expertFormat.description, shared_format: shape.linearFormat.description,
+                                          routed_experts: r.routedExperts, expert_biases: r.expertBiases, shared_expert: r.sharedExpert,
+                                          router: r.router, total: r.total,
+                                          forward_activation_bytes: tokens.map { ResidentEstimate.forwardActivationBytes(shape.moe, tokens: $0) })
         }
         guard let work, let times else { return }
         self.tokens = work.tokens
@@ -131,6 +155,14 @@ struct EstimateReport: Encodable {
         print("active params \(grouped(active_params))  (\(human(Double(active_params))), \(active_params_convention.replacingOccurrences(of: "_", with: " ")))")
         print("  with embeddings \(human(Double(active_params_with_embeddings))), without input embedding \(human(Double(active_params_without_input_embedding)))")
         print("per expert    \(grouped(params_per_expert)) params, \(bytesText(expert_weight_bytes)); MoE layer weights \(bytesText(moe_layer_weight_bytes))")
+        if let r = moe_layer_resident {
+            var line = "resident      \(bytesText(Double(r.total))) per MoE layer once loaded (moe forward): experts \(bytesText(Double(r.routed_experts))) \(r.expert_format)"
+            if r.shared_expert > 0 { line += ", shared \(bytesText(Double(r.shared_expert))) \(r.shared_format)" }
+            if r.expert_biases > 0 { line += ", biases \(bytesText(Double(r.expert_biases)))" }
+            line += ", router \(bytesText(Double(r.router)))"
+            if let a = r.forward_activation_bytes { line += "; + \(bytesText(Double(a))) F32 buffers for \(tokens ?? 0) tokens" }
+            print(line)
+        }
         if let tokens, let m = moe_layer, let hardware {
             print("")
             print("T = \(tokens) tokens on \(hardware), \(devices ?? 1) device(s), one MoE layer:")

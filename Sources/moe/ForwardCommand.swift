@@ -29,6 +29,8 @@ struct ForwardCommand: ParsableCommand {
     var mpi = false
     @Option(help: "With --mpi: seconds a rank waits for the others before every rank stops with an error.") var timeout: Double = 60
     @Option(help: .hidden) var simulateHungRank: Int?
+    /// Prints the process's peak resident bytes (VmHWM) to stderr at the end (the resident-memory test).
+    @Flag(help: .hidden) var printPeakMemory = false
 
     func run() throws {
         if mpi {
@@ -40,8 +42,10 @@ struct ForwardCommand: ParsableCommand {
             guard let variant = KernelVariant(rawValue: kernel) else {
                 throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
             }
+            let start = ContinuousClock.now
             let model = try Checkpoint(directory: checkpoint)
             let block = try model.feedForward(layer: layer, threads: threads ?? Parallel.defaultThreadCount, progress: LoadProgressLine.make())
+            let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)
             let hidden = try file.floats("hidden_states")
             guard hidden.rank == 2 || hidden.rank == 3, hidden.shape.last == block.hiddenSize else {
@@ -66,12 +70,18 @@ struct ForwardCommand: ParsableCommand {
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")
             }
+            let computed = ContinuousClock.now
             var tensors: [(name: String, tensor: AnyTensor)] = [("hidden_states", .f32(try out.reshaped(hidden.shape)))]
             if let moe {
                 tensors += [("router_logits", .f32(moe.routing.logits)), ("topk_ids", .i32(moe.routing.expertIDs)),
                             ("topk_weights", .f32(moe.routing.weights))]
             }
             try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "producer": "moekit"], to: output)
+            if printPeakMemory {
+                printError("peak resident bytes: \(ProcessMemory.peakResidentBytes().map(String.init) ?? "unknown")")
+                let s = { (a: ContinuousClock.Instant, b: ContinuousClock.Instant) in format(MachineRoofs.seconds(b - a), 3) }
+                printError("seconds: load \(s(start, loaded)), input and forward \(s(loaded, computed)), output \(s(computed, ContinuousClock.now))")
+            }
         }
     }
 }

@@ -34,6 +34,51 @@ extension MoEBlock {
         }
         return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)
     }
+
+    /// A block of `config` with seeded random weights made directly in their stored `format`
+    /// (``StoredMatrices/random(format:count:rows:columns:std:seed:threads:)``): the same standard deviations
+    /// as ``random(config:seed:format:compute:)`` (1/√fan_in; router 4/√H, F32; biases as there), but no F32
+    /// tensor of the experts is ever made, and the stored bytes are given back as they are packed and freed
+    /// once packed, so a real-size layer (DeepSeek-V3's 11 GB of FP8 experts) is resident about once.
+    /// The routed experts and the shared expert get `format`. The weights differ from ``random(config:seed:format:compute:)``'s.
+    /// - Throws: ``WeightError`` (e.g. BF16 compute over non-BF16 weights), ``TensorError`` or ``ConfigError``.
+    public static func randomStored(config: MoEConfig, seed: UInt64, format: WeightFormat, compute: ComputeMode = .f32,
+                                    threads: Int = Parallel.defaultThreadCount) throws -> MoEBlock {
+        try config.validate()
+        var rng = SplitMix64(seed: seed)
+        let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
+        let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
+        let router = try Router(config: config, weight: routerWeight,
+                                bias: config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil,
+                                correctionBias: {
+                                    if case .sigmoidGroupedTopK = config.router { return rng.tensor([e], std: 0.1).storage }
+                                    return nil
+                                }())
+        let biases = config.expert.hasBiases
+        let (inStd, outStd) = (1 / Float(h).squareRoot(), 1 / Float(f).squareRoot())
+        func stack(_ count: Int, _ rows: Int, _ columns: Int, std: Float) throws -> StoredMatrices {
+            try StoredMatrices.random(format: format, count: count, rows: rows, columns: columns, std: std, seed: rng.next(), threads: threads,
+                                      consumedByPacking: true)
+        }
+        // The stacks are arguments of the call that packs them: packing gives their pages back matrix by matrix,
+        // and nothing holds them once it returns.
+        let experts = try ExpertWeights(
+            kind: config.expert, gate: try stack(e, f, h, std: inStd),
+            up: config.expert.isGated ? try stack(e, f, h, std: inStd) : nil,
+            down: try stack(e, h, f, std: outStd),
+            gateBias: biases ? rng.tensor([e, f], std: 0.1) : nil,
+            upBias: biases && config.expert.isGated ? rng.tensor([e, f], std: 0.1) : nil,
+            downBias: biases ? rng.tensor([e, h], std: 0.1) : nil, compute: compute, threads: threads)
+        var shared: SharedExpert?
+        if let spec = config.sharedExpert {
+            let s = spec.intermediateSize
+            let mlp = try DenseMLP(gate: try stack(1, s, h, std: inStd), up: try stack(1, s, h, std: inStd),
+                                   down: try stack(1, h, s, std: 1 / Float(s).squareRoot()), compute: compute)
+            shared = try SharedExpert(mlp: mlp,
+                                      gateWeight: spec.gate == .sigmoid ? rng.tensor([h], std: 1 / Float(h).squareRoot()).storage : nil)
+        }
+        return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)
+    }
 }
 
 /// SplitMix64: a tiny, fast, seedable generator (same sequence on every platform).

@@ -33,6 +33,13 @@ public struct MoEBlock: Sendable {
         self.sharedExpert = sharedExpert
     }
 
+    /// Bytes the block's weights hold: router (weight, packed copy, biases), routed experts (packed, biases),
+    /// shared expert (packed, gate). What `moe estimate` predicts as a layer's resident bytes.
+    public var residentBytes: Int {
+        router.residentBytes + experts.residentBytes
+            + (sharedExpert.map { $0.mlp.weights.residentBytes + 4 * ($0.gateWeight?.count ?? 0) } ?? 0)
+    }
+
     /// Runs the block on `hidden` `[T, H]`.
     /// - Throws: ``TensorError`` for a wrong shape, ``RoutingError/nonFiniteInput(tensor:index:value:)`` for NaN/Inf.
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws -> MoEBlockOutput {

@@ -99,8 +99,22 @@ final class MappedFile: Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// `size` bytes of private anonymous memory (zero-filled, resident only once written, in huge pages:
+    /// ``LargePages``) for weights MoEKit makes itself (``StoredMatrices/random(format:count:rows:columns:std:seed:threads:)``):
+    /// a released range gives its pages back to the system, as a packed file range does.
+    /// - Throws: ``WeightError/outOfMemory(bytes:)`` when the mapping is refused.
+    init(anonymous size: Int) throws(WeightError) {
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = LargePages.map(size) else { throw .outOfMemory(bytes: size) }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
     /// Drops the pages wholly inside `range` from this process (they stay in the page cache and are
-    /// read again if touched): a weight packed into MoEKit's own layout is not resident twice.
+    /// read again if touched; anonymous pages are freed and read back as zeros): a weight packed into
+    /// MoEKit's own layout is not resident twice.
     func release(_ range: Range<Int>) {
         guard let base = bytes.baseAddress else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

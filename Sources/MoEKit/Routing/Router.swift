@@ -33,6 +33,11 @@ public struct Router: Sendable {
         packed = try PanelMatrices(packing: [try StoredMatrices(quantizing: weight.reshaped([1, e, h]), as: .f32)], threads: 1)
     }
 
+    /// Bytes held: the F32 weight, its packed copy (the fast kernels'), the biases.
+    public var residentBytes: Int {
+        4 * (weight.count + (bias?.count ?? 0) + (correctionBias?.count ?? 0)) + packed.residentBytes
+    }
+
     /// Routes `hidden` `[T, H]`: logits, selection and statistics. The `.fast` variant computes the logits
     /// with the expert kernels (F32 accumulation, as PyTorch's F32 linear does); `.reference` with F64 dot
     /// products rounded to F32.

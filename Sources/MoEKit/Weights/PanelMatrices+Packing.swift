@@ -42,103 +42,149 @@ extension PanelMatrices {
 
     /// Writes panel `p` of source `s` of matrix `m` from `stored`; returns whether a weight was NaN or
     /// infinite (an E4M3 NaN code; MXFP4 codes are all finite and its scales are checked on load).
+    ///
+    /// A blocked transpose: for a block of inputs, eight source rows are read forward together and each
+    /// input's eight values are written as one vector into the panel row (the block of panel rows stays in
+    /// L1); non-finite values are found through the largest magnitude bits seen.
     private func pack(_ stored: StoredMatrices, matrix m: Int, panel p: Int, source s: Int) -> Bool {
-        var bad = false
         let w = Self.width
         let out = values.pointer + panelOffset(matrix: m, panel: p, source: s)
         let x = stored.matrices[m]
         let k = inFeatures
         let live = min(w, outFeatures - p * w)
+        let first = UnsafeRawPointer(x.values + p * w * x.rowStride)
+        let (rs, cs) = (x.rowStride, x.columnStride)
         switch element {
         case .f32:
-            let dst = out.assumingMemoryBound(to: UInt32.self)
-            for n in 0..<w {
-                guard n < live else { for i in 0..<k { dst[i * w + n] = 0 }; continue }
-                let row = x.values + (p * w + n) * x.rowStride
-                for i in 0..<k {
-                    let bits = row.loadUnaligned(fromByteOffset: i * x.columnStride, as: UInt32.self)
-                    bad = bad || bits & 0x7F80_0000 == 0x7F80_0000
-                    dst[i * w + n] = bits
-                }
-            }
+            let top = Self.transpose(UInt32.self, first, rowStride: rs, columnStride: cs, depth: k, live: live,
+                                     into: out.assumingMemoryBound(to: UInt32.self), magnitude: 0x7FFF_FFFF)
+            return top >= 0x7F80_0000
         case .bf16, .f16:
-            let dst = out.assumingMemoryBound(to: UInt16.self)
-            for n in 0..<w {
-                guard n < live else { for i in 0..<k { dst[i * w + n] = 0 }; continue }
-                let row = x.values + (p * w + n) * x.rowStride
-                let mask: UInt16 = element == .bf16 ? 0x7F80 : 0x7C00  // exponent all ones: NaN or infinity
-                var any: UInt16 = 0
-                if x.columnStride == 2 {
-                    for i in 0..<k {
-                        let bits = row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                        any |= (bits & mask) == mask ? 1 : 0
-                        dst[i * w + n] = bits
-                    }
-                } else {
-                    for i in 0..<k {
-                        let bits = row.loadUnaligned(fromByteOffset: i * x.columnStride, as: UInt16.self)
-                        any |= (bits & mask) == mask ? 1 : 0
-                        dst[i * w + n] = bits
-                    }
-                }
-                bad = bad || any != 0
-            }
+            let top = Self.transpose(UInt16.self, first, rowStride: rs, columnStride: cs, depth: k, live: live,
+                                     into: out.assumingMemoryBound(to: UInt16.self), magnitude: 0x7FFF)
+            return top >= (element == .bf16 ? 0x7F80 : 0x7C00)  // exponent all ones: NaN or infinity
         case .bf16Pairs:
-            let dst = out.assumingMemoryBound(to: UInt32.self)
-            let pairs = (k + 1) / 2
-            for n in 0..<w {
-                guard n < live else { for i in 0..<pairs { dst[i * w + n] = 0 }; continue }
-                let row = x.values + (p * w + n) * x.rowStride
-                for kp in 0..<pairs {
-                    let low = UInt32(row.loadUnaligned(fromByteOffset: 2 * kp * x.columnStride, as: UInt16.self))
-                    let high = 2 * kp + 1 < k ? UInt32(row.loadUnaligned(fromByteOffset: (2 * kp + 1) * x.columnStride, as: UInt16.self)) : 0
-                    bad = bad || low & 0x7F80 == 0x7F80 || high & 0x7F80 == 0x7F80
-                    dst[kp * w + n] = low | high << 16
-                }
-            }
+            return Self.transposePairs(first, rowStride: rs, columnStride: cs, depth: k, live: live,
+                                       into: out.assumingMemoryBound(to: UInt32.self)) >= 0x7F80
         case .fp8(let group):
-            let dst = out.assumingMemoryBound(to: UInt8.self)
+            // FP8 rows are contiguous (column stride 1).
+            let top = Self.transpose(UInt8.self, first, rowStride: rs, columnStride: 1, depth: k, live: live,
+                                     into: out.assumingMemoryBound(to: UInt8.self), magnitude: 0x7F)
             let scaleOut = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: Float.self)
-            let groups = (k + group - 1) / group
-            for n in 0..<w {
-                guard n < live else {
-                    for i in 0..<k { dst[i * w + n] = 0 }
-                    for g in 0..<groups { scaleOut[g * w + n] = 0 }
-                    continue
-                }
-                let o = p * w + n
-                let row = (x.values + o * x.rowStride).assumingMemoryBound(to: UInt8.self)
-                var any: UInt8 = 0
-                for i in 0..<k {
-                    any |= (row[i] & 0x7F) == 0x7F ? 1 : 0
-                    dst[i * w + n] = row[i]
-                }
-                bad = bad || any != 0
-                for g in 0..<groups { scaleOut[g * w + n] = stored.scale(matrix: m, row: o, column: g * group) }
+            for g in 0..<((k + group - 1) / group) {
+                for n in 0..<w { scaleOut[g * w + n] = n < live ? stored.scale(matrix: m, row: p * w + n, column: g * group) : 0 }
             }
+            return top == 0x7F  // S.1111.111
         case .mxfp4:
             let dst = out.assumingMemoryBound(to: UInt8.self)
             let scaleOut = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: UInt8.self)
             let group = WeightFormat.mxfp4Group
-            let groups = (k + group - 1) / group
             let half = w / 2
-            // Nibble i of a stored row: byte i / 2, low half for even i.
-            func code(_ row: UnsafePointer<UInt8>?, _ i: Int) -> UInt8 {
-                guard let row else { return 0 }
-                let byte = row[i / 2]
-                return i % 2 == 0 ? byte & 0xF : byte >> 4
+            // Panel byte (i, j) = code(W[j, i]) | code(W[j + 16, i]) << 4; stored byte b of a row holds codes
+            // 2b (low nibble) and 2b + 1: one stored byte of each row gives two panel rows.
+            for b in 0..<((k + 1) / 2) {
+                let even = dst + 2 * b * half, odd = even + half, src = first + b
+                let hasOdd = 2 * b + 1 < k
+                for j in 0..<half {
+                    let low: UInt8 = j < live ? src.load(fromByteOffset: j * rs, as: UInt8.self) : 0
+                    let high: UInt8 = j + half < live ? src.load(fromByteOffset: (j + half) * rs, as: UInt8.self) : 0
+                    even[j] = (low & 0xF) | (high & 0xF) << 4
+                    if hasOdd { odd[j] = low >> 4 | (high & 0xF0) }
+                }
             }
-            for j in 0..<half {
-                let low = j < live ? (x.values + (p * w + j) * x.rowStride).assumingMemoryBound(to: UInt8.self) : nil
-                let high = j + half < live ? (x.values + (p * w + j + half) * x.rowStride).assumingMemoryBound(to: UInt8.self) : nil
-                for i in 0..<k { dst[i * half + j] = code(low, i) | code(high, i) << 4 }
-            }
-            for n in 0..<w {
-                for g in 0..<groups {
+            for g in 0..<((k + group - 1) / group) {
+                for n in 0..<w {
                     scaleOut[g * w + n] = n < live ? stored.mxfp4Scale(matrix: m, row: p * w + n, column: g * group) : 127
                 }
             }
+            return false
         }
-        return bad
+    }
+
+    /// Inputs per block of the packing transpose: 512 panel rows of ≤ 128 bytes stay in L1/L2.
+    private static let packBlock = 512
+
+    /// Panel `[k][32]` of `T` from the 32 rows at `first` (row r, input i at `r·rowStride + i·columnStride`),
+    /// rows from `live` on written as zeros; returns the largest `value & magnitude` of the live values.
+    @inline(__always)
+    private static func transpose<T: FixedWidthInteger & SIMDScalar>(_: T.Type, _ first: UnsafeRawPointer, rowStride rs: Int,
+                                                                       columnStride cs: Int, depth k: Int, live: Int,
+                                                                       into dst: UnsafeMutablePointer<T>, magnitude: T) -> T {
+        let w = width
+        let full = live / 8 * 8
+        var top = SIMD8<T>(repeating: 0), topTail: T = 0
+        var i0 = 0
+        while i0 < k {
+            let i1 = min(i0 + packBlock, k)
+            for n0 in stride(from: 0, to: full, by: 8) {
+                let r = first + n0 * rs
+                for i in i0..<i1 {
+                    let a = r + i * cs
+                    let v = SIMD8<T>(a.loadUnaligned(as: T.self), a.loadUnaligned(fromByteOffset: rs, as: T.self),
+                                     a.loadUnaligned(fromByteOffset: 2 * rs, as: T.self), a.loadUnaligned(fromByteOffset: 3 * rs, as: T.self),
+                                     a.loadUnaligned(fromByteOffset: 4 * rs, as: T.self), a.loadUnaligned(fromByteOffset: 5 * rs, as: T.self),
+                                     a.loadUnaligned(fromByteOffset: 6 * rs, as: T.self), a.loadUnaligned(fromByteOffset: 7 * rs, as: T.self))
+                    top = pointwiseMax(top, v & magnitude)
+                    UnsafeMutableRawPointer(dst + i * w + n0).storeBytes(of: v, as: SIMD8<T>.self)
+                }
+            }
+            for n in full..<w {
+                let r = first + n * rs
+                for i in i0..<i1 {
+                    if n < live {
+                        let bits = r.loadUnaligned(fromByteOffset: i * cs, as: T.self)
+                        topTail = max(topTail, bits & magnitude)
+                        dst[i * w + n] = bits
+                    } else {
+                        dst[i * w + n] = 0
+                    }
+                }
+            }
+            i0 = i1
+        }
+        return max(top.max(), topTail)
+    }
+
+    /// BF16-compute panel `[⌈k/2⌉][32]` of pairs bf16(W[n, 2kp]) | bf16(W[n, 2kp + 1]) << 16 (0 past `k`), rows
+    /// from `live` on zeros; returns the largest magnitude bits (`& 0x7FFF`) of the live values.
+    @inline(__always)
+    private static func transposePairs(_ first: UnsafeRawPointer, rowStride rs: Int, columnStride cs: Int, depth k: Int, live: Int,
+                                       into dst: UnsafeMutablePointer<UInt32>) -> UInt16 {
+        let w = width
+        let full = live / 8 * 8
+        let pairs = (k + 1) / 2, whole = k / 2
+        var top = SIMD8<UInt16>(repeating: 0), topTail: UInt16 = 0
+        @inline(__always) func row8(_ a: UnsafeRawPointer) -> SIMD8<UInt16> {
+            SIMD8(a.loadUnaligned(as: UInt16.self), a.loadUnaligned(fromByteOffset: rs, as: UInt16.self),
+                  a.loadUnaligned(fromByteOffset: 2 * rs, as: UInt16.self), a.loadUnaligned(fromByteOffset: 3 * rs, as: UInt16.self),
+                  a.loadUnaligned(fromByteOffset: 4 * rs, as: UInt16.self), a.loadUnaligned(fromByteOffset: 5 * rs, as: UInt16.self),
+                  a.loadUnaligned(fromByteOffset: 6 * rs, as: UInt16.self), a.loadUnaligned(fromByteOffset: 7 * rs, as: UInt16.self))
+        }
+        var p0 = 0
+        while p0 < pairs {
+            let p1 = min(p0 + packBlock / 2, pairs)
+            for n0 in stride(from: 0, to: full, by: 8) {
+                let r = first + n0 * rs
+                for kp in p0..<p1 {
+                    let low = row8(r + 2 * kp * cs)
+                    let high = kp < whole ? row8(r + (2 * kp + 1) * cs) : SIMD8<UInt16>(repeating: 0)
+                    top = pointwiseMax(top, pointwiseMax(low & 0x7FFF, high & 0x7FFF))
+                    let v = SIMD8<UInt32>(truncatingIfNeeded: low) | SIMD8<UInt32>(truncatingIfNeeded: high) &<< 16
+                    UnsafeMutableRawPointer(dst + kp * w + n0).storeBytes(of: v, as: SIMD8<UInt32>.self)
+                }
+            }
+            for n in full..<w {
+                let r = first + n * rs
+                for kp in p0..<p1 {
+                    guard n < live else { dst[kp * w + n] = 0; continue }
+                    let low = r.loadUnaligned(fromByteOffset: 2 * kp * cs, as: UInt16.self)
+                    let high = kp < whole ? r.loadUnaligned(fromByteOffset: (2 * kp + 1) * cs, as: UInt16.self) : 0
+                    topTail = max(topTail, low & 0x7FFF, high & 0x7FFF)
+                    dst[kp * w + n] = UInt32(low) | UInt32(high) << 16
+                }
+            }
+            p0 = p1
+        }
+        return max(top.max(), topTail)
     }
 }
