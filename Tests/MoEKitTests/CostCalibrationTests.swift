@@ -52,6 +52,13 @@ private let mixtralConfig: String = {
         #expect(c.bf16PeakSource.contains("deepseek bf16 bf16-compute T=512"))
     }
 
+    @Test func quantizedBenchCasesAreLeftOut() throws {
+        let quantized = #"{"name": "deepseek fp8 T=128", "preset": "deepseek", "tokens": 128, "dtype": "fp8", "compute": "f32", "hidden": 1024, "intermediate": 512, "experts": 64, "top_k": 6, "shared_intermediate": 512, "ms": 22}"#
+        let text = handBench.replacingOccurrences(of: #""cases": ["#, with: #""cases": ["# + quantized + ",")
+        let bench = try BenchResults(contentsOf: try writeTemp(text, name: "bench.json"))
+        #expect(bench.cases.map(\.dtype) == ["f32", "bf16"])
+    }
+
     @Test func bf16PeakIsTwiceF32WithoutABF16ComputeCase() throws {
         let bench = BenchResults(machine: .init(gemmGFLOPS: 100, memoryGBs: 20, regionMicroseconds: 1), cases: [])
         let c = try Calibration(bench)
