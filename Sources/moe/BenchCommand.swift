@@ -10,7 +10,10 @@ struct BenchCommand: ParsableCommand {
             Quick suite: mixtral (1024/3584, 8 experts, top-2), qwen3 (2048/768, 128 experts, top-8) and deepseek
             (1024/512, 64 experts, top-6, 8 groups keep 4, 1 shared) at T = 1, 16, 128, 512, with F32 weights, BF16
             weights (F32 compute: exact for BF16 checkpoints) and BF16 compute (activations rounded to BF16 too,
-            F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path).
+            F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path); then the formats
+            the Hub ships quantized, read directly by their kernels: gpt-oss (2880/2880, 8 experts, top-4) in MXFP4 and
+            deepseek in FP8 (128x128 block scales), each beside the same shape in BF16, at T = 1, 128, 512.
+            MOEKIT_ISA=avx512|avx2|swift forces a lower instruction set (machine.isa names the one that ran).
             Realsize suite: one layer of mixtral-8x7b (4096/14336, 8 experts, BF16), qwen3-30b-a3b (2048/768, 128 experts,
             BF16), deepseek-v3 (7168/2048, 256 experts, top-8, 1 shared, FP8 128x128) and gpt-oss-120b (2880/2880, 128
             experts, top-4, MXFP4), random weights made in the stored format, one layer at a time (a layer that does not
@@ -19,6 +22,8 @@ struct BenchCommand: ParsableCommand {
             Examples:
               moe bench
               moe bench --suite full --threads 2 --json bench.json
+              moe bench --filter 'gpt-oss mxfp4'
+              moe bench --suite realsize --json realsize.json
               moe bench --suite realsize --filter deepseek
             """)
 

@@ -9,6 +9,11 @@ struct ForwardCommand: ParsableCommand {
         discussion: """
             IN holds `hidden_states` [T, H] or [B, S, H] (F32, BF16 or F16). OUT gets `hidden_states` (F32, same
             shape) and, for an MoE layer, `router_logits` [T, E], `topk_ids` [T, K] I32 and `topk_weights` [T, K].
+            Weights are read as stored and never widened: F32, BF16, F16; FP8 E4M3 + weight_scale_inv (F32/BF16/F16,
+            one per 128x128 block; quantization_config.quant_method fp8: DeepSeek-V3, Qwen FP8); MXFP4 *_blocks +
+            *_scales (quant_method mxfp4: GPT-OSS). Computation is F32 on the exactly dequantized weights. A load
+            longer than a second shows progress on a terminal; a layer that cannot fit in the memory available is
+            refused with both numbers.
             Example:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
               moe forward … --devices 4        # expert parallel over 4 in-process devices
