@@ -87,6 +87,9 @@ public struct ResidentEstimate: Sendable, Equatable {
         case .mxfp4:
             let group = WeightFormat.mxfp4Group
             (rowBytes, scaleBytes) = (w / 2, (columns + group - 1) / group * w)
+        case .ggml(let type):
+            // Blocks as stored, 32 columns' blocks per k-block; no separate scales.
+            return panels * (columns / type.blockSize) * w * type.bytesPerBlock
         }
         return panels * (units * rowBytes + scaleBytes)
     }

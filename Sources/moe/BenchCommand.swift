@@ -13,7 +13,8 @@ struct BenchCommand: ParsableCommand {
             F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path); then the formats
             the Hub ships quantized, read directly by their kernels: gpt-oss (2880/2880, 8 experts, top-4) in MXFP4 and
             deepseek in FP8 (128x128 block scales), each beside the same shape in BF16, at T = 1, 128, 512.
-            MOEKIT_ISA=avx512|avx2|swift forces a lower instruction set (machine.isa names the one that ran).
+            MOEKIT_ISA=avx512|avx2|swift forces a lower instruction set (machine.isa names the one that ran; machine.amx
+            says why AMX did not run, null when it did).
             Realsize suite: one layer of mixtral-8x7b (4096/14336, 8 experts, BF16), qwen3-30b-a3b (2048/768, 128 experts,
             BF16), deepseek-v3 (7168/2048, 256 experts, top-8, 1 shared, FP8 128x128) and gpt-oss-120b (2880/2880, 128
             experts, top-4, MXFP4), random weights made in the stored format, one layer at a time (a layer that does not
@@ -55,7 +56,7 @@ struct BenchCommand: ParsableCommand {
             let region = MachineRoofs.parallelRegionMicroseconds(threads: threadCount)
             let machine = BenchReport.Machine(moekitGEMMGFLOPS: moekitGEMM,
                                               openBLASGEMMGFLOPS: OpenBLASPeak.gemmGFLOPS(size: gemmSize, threads: threadCount),
-                                              memoryGBs: memory, isa: ExpertWeights.kernelISA, threads: threadCount,
+                                              memoryGBs: memory, isa: ExpertWeights.kernelISA, amx: ExpertWeights.kernelAMXFallback, threads: threadCount,
                                               regionMicroseconds: region)
             var report = BenchReport(machine: machine, cases: [])
             if chosen == .realsize {
@@ -191,6 +192,7 @@ struct BenchCase {
         case .f16: "f16"
         case .fp8E4M3: "fp8"
         case .mxfp4: "mxfp4"
+        case .ggml(let type): "\(WeightFormat.ggml(type))"
         }
     }
     /// What the projections compute in: `f32`, or `bf16` (activations rounded too, as PyTorch's BF16 path).

@@ -37,6 +37,7 @@ struct RealSizeCase {
             case .bf16, .f16: count * rows * columns * 2
             case .fp8E4M3(let br, let bc): count * (rows * columns + ((rows + br - 1) / br) * ((columns + bc - 1) / bc) * 4)
             case .mxfp4: count * rows * (columns / WeightFormat.mxfp4Group) * 17
+            case .ggml(let type): count * rows * (columns / type.blockSize) * type.bytesPerBlock
             }
         }
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)

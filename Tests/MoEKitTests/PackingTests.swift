@@ -104,6 +104,19 @@ struct PackingTests {
                     scaleOut[g * w + n] = n < live ? stored.mxfp4Scale(matrix: m, row: p * w + n, column: g * group) : 127
                 }
             }
+        case .blocks(let type):
+            // panel[b][n] = block b of column n, byte for byte; zero blocks past the live columns.
+            let dst = out.assumingMemoryBound(to: UInt8.self)
+            let bytes = type.bytesPerBlock
+            for b in 0..<(k / type.blockSize) {
+                for n in 0..<w {
+                    let block = n < live ? (x.values + (p * w + n) * x.rowStride + b * bytes).assumingMemoryBound(to: UInt8.self) : nil
+                    for i in 0..<bytes { dst[(b * w + n) * bytes + i] = block?[i] ?? 0 }
+                    if n < live && (0..<type.blockSize).contains(where: { !stored.element(matrix: m, row: p * w + n, column: b * type.blockSize + $0).isFinite }) {
+                        bad = true
+                    }
+                }
+            }
         }
         return bad
     }
@@ -160,6 +173,12 @@ struct PackingTests {
             for (count, rows, columns, sources) in [(2, 70, 64, 2), (1, 37, 96, 1), (1, 7, 32, 1)] {
                 cases.append(Case(format: .mxfp4, count: count, rows: rows, columns: columns, sources: sources))
             }
+            for type in GGMLBlockType.allCases {
+                let b = type.blockSize
+                for (count, rows, columns, sources) in [(2, 40, 2 * b, 2), (1, 37, 3 * b, 1), (1, 7, b, 1)] {
+                    cases.append(Case(format: .ggml(type), count: count, rows: rows, columns: columns, sources: sources))
+                }
+            }
             return cases
         }()
 
@@ -202,7 +221,7 @@ struct PackingTests {
     }
 
     @Test("a NaN or infinity anywhere is found, naming the matrix and stack, as the reference finds it",
-          arguments: Case.all.filter { $0.format != .mxfp4 })
+          arguments: Case.all.filter { if case .ggml = $0.format { false } else { $0.format != .mxfp4 } })
     func findsNonFinite(_ c: Case) throws {
         // Positions: the first value, one in the last (partial) panel's last row, the last value of a matrix.
         for (row, column) in [(0, 0), (c.rows - 1, c.columns / 2), (c.rows - 1, c.columns - 1)] {
@@ -215,7 +234,7 @@ struct PackingTests {
             case .bf16: target.storeBytes(of: 0xFFC1, toByteOffset: row * x.rowStride + column * x.columnStride, as: UInt16.self)
             case .f16: target.storeBytes(of: 0x7C00, toByteOffset: row * x.rowStride + column * x.columnStride, as: UInt16.self)
             case .fp8E4M3: target.storeBytes(of: 0xFF, toByteOffset: row * x.rowStride + column, as: UInt8.self)
-            case .mxfp4: break
+            case .mxfp4, .ggml: break
             }
             let (_, bad) = try Self.referencePanels(stacks, compute: c.compute)
             #expect(bad == [m])

@@ -133,10 +133,10 @@ extension Checkpoint {
         let group: Int = switch element {
         case .fp8(let g): g
         case .mxfp4: WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
         }
         let scales = group == 0 ? 0 : (inputs + group - 1) / group * PanelMatrices.scaleRowBytes(element)
-        return panels * (inputs * PanelMatrices.rowBytes(element) + scales)
+        return panels * (PanelMatrices.depthUnits(element, inFeatures: inputs) * PanelMatrices.rowBytes(element) + scales)
     }
 
     /// A stored format and its printed name.

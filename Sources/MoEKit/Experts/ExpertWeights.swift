@@ -152,4 +152,8 @@ public struct ExpertWeights: Sendable {
 
     /// The instruction set the fast kernels use on this CPU.
     public static var kernelISA: String { TileKernel.isaName }
+
+    /// Why the fast kernels do not run on AMX (`moe bench`'s `machine.amx`): the CPU, the OS's permission,
+    /// `MOEKIT_ISA`, or no AMX kernel in this build; `nil` when they do.
+    public static var kernelAMXFallback: String? { KernelSelection.amxFallbackReason }
 }

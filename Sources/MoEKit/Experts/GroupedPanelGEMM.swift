@@ -44,6 +44,10 @@ enum GroupedPanelGEMM {
     @inline(__always)
     static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, tiles: UnsafeRawPointer, panels: PanelMatrices,
                          weights: PanelPointers, source: Int = 0, into c: UnsafeMutablePointer<Float>) {
+        if case .blocks(let type) = panels.element {
+            multiplyBlocks(item, type: type, isa: isa, a: a, tiles: tiles, panels: panels, weights: weights, source: source, into: c)
+            return
+        }
         let units = panels.depthUnits
         let rowBytes = PanelMatrices.rowBytes(panels.element)
         let scaleRowBytes = PanelMatrices.scaleRowBytes(panels.element)

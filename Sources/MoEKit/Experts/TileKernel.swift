@@ -22,14 +22,15 @@ enum TileKernel {
         static func < (a: ISA, b: ISA) -> Bool { a.rawValue < b.rawValue }
 
         /// The best this CPU has, chosen once from its features, or lower when the environment variable
-        /// `MOEKIT_ISA` names a lower level (`avx512-bf16`, `avx512`, `avx2`, `swift`).
+        /// `MOEKIT_ISA` names a lower level (`avx512-bf16`, `avx512`, `avx2`, `swift`; `amx-bf16` caps nothing:
+        /// there is no AMX kernel, see ``KernelSelection``).
         static let detected: ISA = ISA(rawValue: min(level, 2)) ?? .portable
 
         /// The CPU's level (0 portable, 1 AVX2, 2 AVX-512, 3 AVX-512 BF16), capped by `MOEKIT_ISA`.
         static let level: Int = {
             let cpu = Int(moe_cpu_level())
             guard let forced = ProcessInfo.processInfo.environment["MOEKIT_ISA"] else { return cpu }
-            let named = ["swift": 0, "portable": 0, "avx2": 1, "avx512": 2, "avx512-bf16": 3][forced.lowercased()] ?? cpu
+            let named = ISALevel(name: forced)?.rawValue ?? cpu
             return min(cpu, named)
         }()
 
@@ -108,6 +109,20 @@ enum TileKernel {
         case .bf16Pairs:
             multiplyPairs(rows: rows, pairs: depth, a: a.assumingMemoryBound(to: UInt32.self), b: b.assumingMemoryBound(to: UInt32.self),
                           c: c, accumulate: accumulate)
+        case .blocks(let type):
+            // `depth` in k (whole blocks). No in-register kernel yet: each 256-k slice is decoded exactly into an
+            // F32 panel and multiplied by the F32 kernel. ``GroupedPanelGEMM`` decodes once per item instead.
+            withUnsafeTemporaryAllocation(byteCount: depthBlock * PanelMatrices.width * 4, alignment: 64) { raw in
+                let slice = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: Float.self)
+                var k0 = 0
+                repeat {
+                    let kc = min(depthBlock, depth - k0)
+                    GGMLBlocks.decodePanel(type, b + (k0 / type.blockSize) * PanelMatrices.rowBytes(element), blocks: kc / type.blockSize, into: slice)
+                    multiply(isa: isa, element: .f32, rows: rows, depth: kc, a: x + k0 * TileKernel.rows, b: slice, scales: nil,
+                             c: c, accumulate: accumulate || k0 > 0)
+                    k0 += kc
+                } while k0 < depth
+            }
         }
     }
 

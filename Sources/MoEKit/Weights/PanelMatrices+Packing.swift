@@ -34,14 +34,15 @@ extension PanelMatrices {
     static func bytesNeeded(packing sources: [StoredMatrices], compute: ComputeMode = .f32) -> Int {
         guard let first = sources.first, let element = try? element(for: first.format, compute: compute) else { return 0 }
         let panels = sources.count * first.count * ((first.rows + width - 1) / width)
-        let units = element == .bf16Pairs ? (first.columns + 1) / 2 : first.columns
+        let units = depthUnits(element, inFeatures: first.columns)
         let group = first.format == .mxfp4 ? WeightFormat.mxfp4Group : { if case .fp8(let g) = element { g } else { 0 } }()
         let scales = group == 0 ? 0 : (first.columns + group - 1) / group * scaleRowBytes(element)
         return panels * (units * rowBytes(element) + scales)
     }
 
     /// Writes panel `p` of source `s` of matrix `m` from `stored`; returns whether a weight was NaN or
-    /// infinite (an E4M3 NaN code; MXFP4 codes are all finite and its scales are checked on load).
+    /// infinite (an E4M3 NaN code; MXFP4 codes are all finite and its scales are checked on load; a ggml block
+    /// whose values are not all finite, ``GGMLBlocks/isFinite(_:block:)``).
     ///
     /// A blocked transpose: for a block of inputs, eight source rows are read forward together and each
     /// input's eight values are written as one vector into the panel row (the block of panel rows stays in
@@ -98,7 +99,28 @@ extension PanelMatrices {
                 }
             }
             return false
+        case .blocks(let type):
+            return Self.packBlocks(type, first, rowStride: rs, blocks: k / type.blockSize, live: live, into: out)
         }
+    }
+
+    /// Block panel `[k / blockSize][32][bytesPerBlock]` from the 32 rows at `first` (row r's blocks one after
+    /// another from `r·rowStride`), rows from `live` on written as zero blocks; returns whether a live block
+    /// holds a non-finite value.
+    private static func packBlocks(_ type: GGMLBlockType, _ first: UnsafeRawPointer, rowStride rs: Int, blocks: Int, live: Int,
+                                   into dst: UnsafeMutableRawPointer) -> Bool {
+        let w = width, bytes = type.bytesPerBlock
+        var bad = false
+        for b in 0..<blocks {
+            let row = dst + b * w * bytes
+            for n in 0..<live {
+                let block = first + n * rs + b * bytes
+                (row + n * bytes).copyMemory(from: block, byteCount: bytes)
+                if !GGMLBlocks.isFinite(type, block: block) { bad = true }
+            }
+            if live < w { (row + live * bytes).initializeMemory(as: UInt8.self, repeating: 0, count: (w - live) * bytes) }
+        }
+        return bad
     }
 
     /// Inputs per block of the packing transpose: 512 panel rows of ≤ 128 bytes stay in L1/L2.

@@ -36,6 +36,11 @@ extension PanelMatrices {
                 let byte = v[i * half + n % half]
                 out[i] = WeightDecoding.mxfp4(code: n < half ? byte & 0xF : byte >> 4, scale: scale[(i / WeightFormat.mxfp4Group) * w + n])
             }
+        case .blocks(let type):
+            let rowBytes = Self.rowBytes(element)
+            for b in 0..<depthUnits {
+                GGMLBlocks.dequantize(type, block: panel + b * rowBytes + n * type.bytesPerBlock, into: out + b * type.blockSize)
+            }
         }
     }
 
@@ -96,6 +101,14 @@ extension PanelMatrices {
             let ds = (target.scales.unsafelyUnwrapped.pointer + target.scaleOffset(matrix: m, panel: p, source: ts)).assumingMemoryBound(to: UInt8.self)
             let vs = o.map { (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: $0 / w, source: s)).assumingMemoryBound(to: UInt8.self) }
             for g in 0..<((inFeatures + WeightFormat.mxfp4Group - 1) / WeightFormat.mxfp4Group) { ds[g * w + n] = vs?[g * w + sn] ?? 127 }
+        case .blocks(let type):
+            let (bytes, rowBytes) = (type.bytesPerBlock, Self.rowBytes(element))
+            for b in 0..<units {
+                let d = dst + b * rowBytes + n * bytes
+                if let src { d.copyMemory(from: src + b * rowBytes + sn * bytes, byteCount: bytes) } else {
+                    d.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+                }
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ import CMoEKernels
 /// | `bf16Pairs` (BF16 compute) | 32 words per k-pair: bf16(W[n, 2kp]) \| bf16(W[n, 2kp+1]) << 16 | — |
 /// | `fp8` | 32 × E4M3 byte | F32 `[k / group][32]`: column n's block scale |
 /// | `mxfp4` | 16 bytes: byte j = code(W[j, k]) \| code(W[j + 16, k]) << 4 | E8M0 `[k / 32][32]` |
+/// | `blocks` (ggml) | one per k-block (32 or 256 k): the 32 columns' stored blocks, column 0 first | in the blocks |
 ///
 /// FP8 scales are repeated per output column (4 bytes per 128 weights of a 128 × 128 block: +3 %), so a
 /// row slice (tensor parallelism) and a partial edge block need no special case. Several stacks of one
@@ -28,6 +29,9 @@ struct PanelMatrices: @unchecked Sendable {
         /// FP8 E4M3 with one F32 scale per column and `group` inputs.
         case fp8(group: Int)
         case mxfp4
+        /// ggml blocks as stored: a panel "row" is one k-block, `panel[b][n]` = block b of column n
+        /// (``GGMLBlockType/bytesPerBlock`` bytes; zero blocks past `out`).
+        case blocks(GGMLBlockType)
     }
 
     let element: Element
@@ -51,25 +55,35 @@ struct PanelMatrices: @unchecked Sendable {
     /// Bytes held: values and scales.
     var residentBytes: Int { values.count + (scales?.count ?? 0) }
 
-    /// Depth units per panel: k, or k-pairs for BF16 compute.
-    var depthUnits: Int { element == .bf16Pairs ? (inFeatures + 1) / 2 : inFeatures }
+    /// Depth units per panel: k, k-pairs for BF16 compute, k-blocks for ggml blocks.
+    var depthUnits: Int { Self.depthUnits(element, inFeatures: inFeatures) }
+
+    /// Panel rows of `element` for `inFeatures` inputs (ggml blocks: whole blocks, as stored).
+    static func depthUnits(_ element: Element, inFeatures: Int) -> Int {
+        switch element {
+        case .bf16Pairs: (inFeatures + 1) / 2
+        case .blocks(let type): inFeatures / type.blockSize
+        case .f32, .bf16, .f16, .fp8, .mxfp4: inFeatures
+        }
+    }
 
     /// Inputs sharing one scale (FP8 block width, MXFP4 32), 0 for unscaled elements.
     var scaleGroup: Int {
         switch element {
         case .fp8(let group): group
         case .mxfp4: WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
         }
     }
 
-    /// Bytes of one panel row (one k, or one k-pair).
+    /// Bytes of one panel row (one k, one k-pair, or one k-block).
     static func rowBytes(_ element: Element) -> Int {
         switch element {
         case .f32, .bf16Pairs: 4 * width
         case .bf16, .f16: 2 * width
         case .fp8: width
         case .mxfp4: width / 2
+        case .blocks(let type): width * type.bytesPerBlock
         }
     }
 
@@ -78,7 +92,7 @@ struct PanelMatrices: @unchecked Sendable {
         switch element {
         case .fp8: 4 * width
         case .mxfp4: width
-        case .f32, .bf16, .f16, .bf16Pairs: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
         }
     }
 
@@ -91,13 +105,12 @@ struct PanelMatrices: @unchecked Sendable {
         self.inFeatures = inFeatures
         sourceCount = sources
         panelCount = (out + Self.width - 1) / Self.width
-        let units = element == .bf16Pairs ? (inFeatures + 1) / 2 : inFeatures
-        panelBytes = units * Self.rowBytes(element)
+        panelBytes = Self.depthUnits(element, inFeatures: inFeatures) * Self.rowBytes(element)
         let group: Int
         switch element {
         case .fp8(let g): group = g
         case .mxfp4: group = WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs: group = 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks: group = 0
         }
         panelScaleBytes = group == 0 ? 0 : (inFeatures + group - 1) / group * Self.scaleRowBytes(element)
         let panels = matrices * sources * panelCount
@@ -134,6 +147,7 @@ struct PanelMatrices: @unchecked Sendable {
             }
             return .fp8(group: columns)
         case (.mxfp4, .f32): return .mxfp4
+        case (.ggml(let type), .f32): return .blocks(type)
         }
     }
 }

@@ -5,8 +5,10 @@
 extension StoredMatrices {
     /// Stores `values` `[count, rows, columns]` as `format`: F32 as is, BF16/F16 rounded to nearest even,
     /// FP8 with one scale per block (amax / 448, codes rounded to nearest even), MXFP4 with one power-of-two
-    /// scale per 32 inputs (2^(⌊log₂ amax⌋ − 2), codes rounded to nearest).
-    /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` unless `values` is 3-D (MXFP4: columns a multiple of 32).
+    /// scale per 32 inputs (2^(⌊log₂ amax⌋ − 2), codes rounded to nearest), ggml block formats block by block
+    /// (``GGMLQuantizer``).
+    /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` unless `values` is 3-D (MXFP4: columns a multiple of 32;
+    ///   ggml formats: of the block size; ggml formats refuse a non-finite value).
     public init(quantizing values: Tensor<Float>, as format: WeightFormat) throws(WeightError) {
         guard values.rank == 3 else { throw .shapeMismatch(expected: "[count, rows, columns]", actual: "\(values.shape)") }
         let (count, rows, columns) = (values.shape[0], values.shape[1], values.shape[2])
@@ -81,6 +83,8 @@ extension StoredMatrices {
                 Matrix(values: codes.pointer + $0 * rows * columns / 2, rowStride: columns / 2, columnStride: 0,
                        scales: scales.pointer + $0 * rows * groups, scaleRowStride: groups)
             }, scaleType: .e8m0, owners: [codes, scales])
+        case .ggml(let type):
+            self = try Self.quantizingGGML(values, as: type)
         }
     }
 

@@ -19,7 +19,8 @@ extension StoredMatrices {
     /// - FP8 E4M3: codes of a uniform value on ±448 (never the NaN codes `0x7F`/`0xFF`), each block scaled
     ///   by √3·std/448 times a random factor 2^u, u uniform on ±½ (normalised so the mean square is std²);
     /// - MXFP4: uniformly random E2M1 codes (rms 2.93), each group's E8M0 scale the power of two just below or
-    ///   above std/2.93, chosen at random so that the mean square is std².
+    ///   above std/2.93, chosen at random so that the mean square is std²;
+    /// - ggml block formats: random codes, scales chosen per block (``fillRandomBlocks(_:_:blocks:std:rng:)``).
     ///
     /// The same `seed` gives the same bytes for any `threads` (each block of rows has its own generator).
     /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` for MXFP4 columns not a multiple of 32,
@@ -49,6 +50,8 @@ extension StoredMatrices {
                 throw .shapeMismatch(expected: "MXFP4 columns a multiple of 32", actual: "\(columns)")
             }
             rowBytes = columns / 2
+        case .ggml(let type):
+            rowBytes = try ggmlRowBytes(type, count: count, rows: rows, columns: columns)
         }
         let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 1)
         let (matrixBytes, o1) = rows.multipliedReportingOverflow(by: rowBytes)
@@ -62,7 +65,7 @@ extension StoredMatrices {
         var blockRows = randomRowBlock
         var scaleRowStride = 0, scalesPerMatrix = 0
         switch format {
-        case .f32, .bf16, .f16: break
+        case .f32, .bf16, .f16, .ggml: break
         case .fp8E4M3(let br, let bc):
             let (gr, gc) = ((rows + br - 1) / br, (columns + bc - 1) / bc)
             scales = try AlignedBytes(count: count * gr * gc * 4)
@@ -149,6 +152,10 @@ extension StoredMatrices {
                             s[r * scaleRowStride + g] = rng.next() >> 32 < mxThreshold ? mxLowByte : mxLowByte + 1
                         }
                     }
+                case .ggml(let type):
+                    for r in first..<last {
+                        Self.fillRandomBlocks(type, matrix + r * rowBytes, blocks: columns / type.blockSize, std: std, rng: &rng)
+                    }
                 }
             }
         }
@@ -156,7 +163,7 @@ extension StoredMatrices {
         case .f32: 4
         case .bf16, .f16: 2
         case .fp8E4M3: 1
-        case .mxfp4: 0
+        case .mxfp4, .ggml: 0
         }
         let matrices = (0..<count).map { m in
             Matrix(values: base + m * matrixStride, rowStride: rowBytes, columnStride: columnStride,

@@ -62,6 +62,7 @@ public struct StoredMatrices: @unchecked Sendable {
         case .mxfp4:
             let groups = (columns + WeightFormat.mxfp4Group - 1) / WeightFormat.mxfp4Group
             perMatrix = rows * groups * 17
+        case .ggml(let type): perMatrix = rows * (columns / type.blockSize) * type.bytesPerBlock
         }
         return count * perMatrix
     }
@@ -78,6 +79,7 @@ public struct StoredMatrices: @unchecked Sendable {
         case .mxfp4:
             let byte = x.values.load(fromByteOffset: r * x.rowStride + c / 2, as: UInt8.self)
             return WeightDecoding.mxfp4(code: c % 2 == 0 ? byte & 0xF : byte >> 4, scale: mxfp4Scale(matrix: m, row: r, column: c))
+        case .ggml(let type): return ggmlElement(type, matrix: m, row: r, column: c)
         }
     }
 
@@ -106,7 +108,7 @@ public struct StoredMatrices: @unchecked Sendable {
             switch format {
             case .fp8E4M3: y.scaleRowOffset = x.scaleRowOffset + range.lowerBound
             case .mxfp4: y.scales = x.scales.map { $0 + range.lowerBound * x.scaleRowStride }
-            case .f32, .bf16, .f16: break
+            case .f32, .bf16, .f16, .ggml: break
             }
             return y
         }

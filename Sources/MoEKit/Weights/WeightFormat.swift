@@ -14,6 +14,9 @@ public enum WeightFormat: Hashable, Sendable, CustomStringConvertible {
     /// OCP MXFP4: E2M1 codes, two a byte (low nibble first), one E8M0 scale per 32 consecutive inputs
     /// (GPT-OSS): element = e2m1 · 2^(e − 127).
     case mxfp4
+    /// A ggml block format (GGUF files), held as stored: each row a run of blocks of
+    /// ``GGMLBlockType/blockSize`` inputs, decoded exactly as ggml's `dequantize_row_*` (``GGMLBlocks``).
+    case ggml(GGMLBlockType)
 
     /// Inputs per MXFP4 scale.
     public static let mxfp4Group = 32
@@ -25,6 +28,7 @@ public enum WeightFormat: Hashable, Sendable, CustomStringConvertible {
         case .bf16, .f16: 16
         case .fp8E4M3(let r, let c): 8 + 32 / Double(r * c)
         case .mxfp4: 4.25
+        case .ggml(let type): type.bitsPerWeight
         }
     }
 
@@ -36,6 +40,8 @@ public enum WeightFormat: Hashable, Sendable, CustomStringConvertible {
         case .f16: "f16"
         case .fp8E4M3(let r, let c): r == 128 && c == 128 ? "fp8-e4m3" : "fp8-e4m3 (\(r)x\(c) blocks)"
         case .mxfp4: "mxfp4"
+        case .ggml(.mxfp4): "ggml-mxfp4"  // not GPT-OSS's safetensors MXFP4: another nibble order and scale bytes
+        case .ggml(let type): type.description
         }
     }
 
@@ -43,7 +49,7 @@ public enum WeightFormat: Hashable, Sendable, CustomStringConvertible {
     public var isQuantized: Bool {
         switch self {
         case .f32, .bf16, .f16: false
-        case .fp8E4M3, .mxfp4: true
+        case .fp8E4M3, .mxfp4, .ggml: true
         }
     }
 }
