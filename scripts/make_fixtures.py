@@ -33,13 +33,21 @@ between the k-th and (k+1)-th selection score of any token (DeepSeek: also the g
 The script also checks every golden against an independent re-implementation of
 shared/spec/semantics.md that reads the tensors straight from the checkpoint files.
 
+GGUF fixtures (Fixtures/manifest-gguf.json; qwen3moe-gguf, deepseek2-gguf, mixtral-gguf, gpt-oss-gguf,
+qwen2moe-gguf): <name>/model.gguf (mixtral-gguf: two shards model-0000i-of-00002.gguf) written with gguf-py's
+GGUFWriter under llama.cpp's tensor names, dims and keys (docs/GGUF.md), the feed-forward weights in ggml block
+types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4; routers, biases and norms F32, as llama-quantize
+leaves them), plus the same layer<L>.safetensors. Their goldens come from the float32 transformers model holding
+exactly what the file stores, dequantized with gguf-py's `gguf.quants.dequantize` (see `build_gguf`).
+
 Pinned versions (scripts/requirements-fixtures.txt): torch==2.15.0, transformers==5.23.0,
-safetensors==0.8.0 (CPU suffices). Fully deterministic (fixed seeds).
+safetensors==0.8.0, gguf==0.19.0, numpy==2.4.6 (CPU suffices). Fully deterministic (fixed seeds).
 
 How to run (from the repository root):
     pip install -r scripts/requirements-fixtures.txt && python3 scripts/make_fixtures.py
 Rebuild only some fixtures, leaving the other folders and manifest entries untouched:
     python3 scripts/make_fixtures.py --only gpt-oss-mxfp4,deepseek-v3-fp8,qwen3-moe-fp8
+    python3 scripts/make_fixtures.py --only qwen3moe-gguf,deepseek2-gguf,mixtral-gguf,gpt-oss-gguf,qwen2moe-gguf
 """
 import json
 import math
@@ -620,6 +628,343 @@ def build_quantized(name, model_cls, cfg, seed, layers, quant, quantization_conf
             "quantization": quant, "layers": entries}
 
 
+# --------------------------------------------------------------------------------------------
+# GGUF files as llama.cpp's converter and llama-quantize write them (ggml block types)
+# --------------------------------------------------------------------------------------------
+# Each GGUF fixture is <name>/model.gguf (or <name>/model-0000i-of-0000N.gguf shards) holding the feed-forward
+# tensors of a tiny random model under llama.cpp's names and ggml dims (docs/GGUF.md), in the ggml types given
+# per block, plus a few tensors the MoE loader does not read (token_embd, norms). The expected values come from
+# the float32 transformers model of the same config holding exactly the weights the file stores: every tensor
+# is read back from the written file with gguf-py's GGUFReader and dequantized with `gguf.quants.dequantize`
+# (llama.cpp's own Python, which follows ggml's dequantize_row_* bit for bit), mapped back to transformers'
+# parameters and copied into the model. Their manifest is Fixtures/manifest-gguf.json (same layer files).
+# gguf-py has no K-quant quantizer: Q4_K, Q5_K and Q6_K blocks are made here (ggml's block layout, a simple
+# min/max fit of the 6-bit/8-bit group scales, codes rounded to nearest): valid blocks, not llama-quantize's
+# search; only the stored blocks matter for the goldens.
+def _f16_round(x):
+    import numpy as np
+    return np.asarray(x, np.float32).astype(np.float16)
+
+
+def _k_scale_min_bytes(ls, lm):
+    """[n, 8] 6-bit scales and mins -> the 12 bytes of ggml's get_scale_min_k4 layout."""
+    import numpy as np
+    ls, lm = ls.astype(np.uint8), lm.astype(np.uint8)
+    out = np.zeros((ls.shape[0], 12), np.uint8)
+    for j in range(4):
+        out[:, j] = (ls[:, j] & 63) | ((ls[:, j + 4] >> 4) << 6)
+        out[:, j + 4] = (lm[:, j] & 63) | ((lm[:, j + 4] >> 4) << 6)
+        out[:, j + 8] = (ls[:, j + 4] & 0xF) | ((lm[:, j + 4] & 0xF) << 4)
+    return out
+
+
+def quantize_k(x, qtype):
+    """x float32 [..., C] (C % 256 == 0) -> ggml Q4_K / Q5_K / Q6_K blocks, uint8 [..., C/256 * block bytes]."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q
+    shape = x.shape
+    b = np.asarray(x, np.float32).reshape(-1, 256)
+    n = b.shape[0]
+    if qtype in (Q.Q4_K, Q.Q5_K):
+        top = 15 if qtype == Q.Q4_K else 31
+        g = b.reshape(n, 8, 32)
+        lo = np.minimum(g.min(-1), 0)
+        hi = g.max(-1)
+        scale, mn = (hi - lo) / top, -lo
+        ms, mm = scale.max(-1, keepdims=True), mn.max(-1, keepdims=True)
+        ls = np.clip(np.rint(np.where(ms > 0, scale * 63 / np.where(ms > 0, ms, 1), 0)), 0, 63)
+        lm = np.clip(np.rint(np.where(mm > 0, mn * 63 / np.where(mm > 0, mm, 1), 0)), 0, 63)
+        d, dmin = _f16_round(ms[:, 0] / 63), _f16_round(mm[:, 0] / 63)
+        dd = d.astype(np.float32)[:, None] * ls.astype(np.float32)
+        dm = dmin.astype(np.float32)[:, None] * lm.astype(np.float32)
+        q = np.where(dd[..., None] != 0, np.rint((g + dm[..., None]) / np.where(dd != 0, dd, 1)[..., None]), 0)
+        q = np.clip(q, 0, top).astype(np.uint8)                       # [n, 8, 32]
+        head = np.concatenate([d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2),
+                               _k_scale_min_bytes(ls, lm)], axis=1)
+        low = q & 0xF
+        qs = (low[:, 0::2] | (low[:, 1::2] << 4)).reshape(n, 128)   # chunk j: groups 2j (low), 2j+1 (high)
+        if qtype == Q.Q4_K:
+            out = np.concatenate([head, qs], axis=1)
+        else:
+            qh = np.zeros((n, 32), np.uint8)
+            for grp in range(8):
+                qh |= ((q[:, grp] >> 4) & 1) << grp
+            out = np.concatenate([head, qh, qs], axis=1)
+    elif qtype == Q.Q6_K:
+        g = b.reshape(n, 16, 16)
+        idx = np.abs(g).argmax(-1)
+        signed = np.take_along_axis(g, idx[..., None], -1)[..., 0]
+        scale = signed / -32
+        big = np.take_along_axis(scale, np.abs(scale).argmax(-1)[:, None], -1)  # the scale of largest magnitude
+        inv = np.where(big != 0, -128 / np.where(big != 0, big, 1), 0)
+        d = _f16_round(np.where(inv != 0, 1 / np.where(inv != 0, inv, 1), 0)[:, 0])
+        sc = np.clip(np.rint(inv * scale), -128, 127).astype(np.int8)
+        dd = d.astype(np.float32)[:, None] * sc.astype(np.float32)
+        q = np.where(dd[..., None] != 0, np.rint(g / np.where(dd != 0, dd, 1)[..., None]), 0)
+        q = (np.clip(q, -32, 31) + 32).astype(np.uint8).reshape(n, 256)
+        ql, qh = np.zeros((n, 128), np.uint8), np.zeros((n, 64), np.uint8)
+        for h in range(2):
+            c = 128 * h
+            q1, q2, q3, q4 = (q[:, c + 32 * i:c + 32 * i + 32] for i in range(4))
+            ql[:, 64 * h:64 * h + 32] = (q1 & 0xF) | ((q3 & 0xF) << 4)
+            ql[:, 64 * h + 32:64 * h + 64] = (q2 & 0xF) | ((q4 & 0xF) << 4)
+            qh[:, 32 * h:32 * h + 32] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+        out = np.concatenate([ql, qh, sc.view(np.uint8), d.view(np.uint8).reshape(n, 2)], axis=1)
+    else:
+        raise ValueError(qtype)
+    return np.ascontiguousarray(out.reshape(*shape[:-1], -1))
+
+
+def ggml_store(values, qtype):
+    """float32 numpy [..., in] -> what GGUFWriter.add_tensor takes for that ggml type (raw blocks as uint8)."""
+    import numpy as np
+    import gguf
+    Q = gguf.GGMLQuantizationType
+    v = np.ascontiguousarray(values, np.float32)
+    if qtype == Q.F32:
+        return v
+    if qtype == Q.F16:
+        return v.astype(np.float16)
+    if qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K):
+        return quantize_k(v, qtype)
+    return gguf.quants.quantize(v, qtype)
+
+
+def gguf_tensor_map(arch, cfg, L, dense):
+    """[(gguf name, transformers parameter name, to_gguf, from_gguf)] of the feed-forward part of layer L, in the
+    order llama.cpp's converter writes them; to_gguf/from_gguf convert a float32 tensor between transformers'
+    in-memory layout and the numpy array of ggml dims reversed (an expert stack [E, out, in])."""
+    p, b = f"model.layers.{L}.mlp.", f"blk.{L}."
+    same = (lambda t: t, lambda a: a)
+    if dense:
+        return [(b + f"ffn_{x}.weight", p + f"{x}_proj.weight", *same) for x in ("gate", "up", "down")]
+    if arch == "gpt_oss":
+        # transformers: gate_up_proj [E, H, 2F] (x @ W, gate in even columns, up in odd), down_proj [E, F, H];
+        # llama.cpp's converter splits gate and up and stores every expert matrix [out, in].
+        e = p + "experts."
+        return [
+            (b + "ffn_gate_inp.weight", p + "router.weight", *same),
+            (b + "ffn_gate_inp.bias", p + "router.bias", *same),
+            (b + "ffn_gate_exps.weight", e + "gate_up_proj", lambda t: t[:, :, 0::2].transpose(1, 2), ("interleave", 0)),
+            (b + "ffn_up_exps.weight", e + "gate_up_proj", lambda t: t[:, :, 1::2].transpose(1, 2), ("interleave", 1)),
+            (b + "ffn_down_exps.weight", e + "down_proj", lambda t: t.transpose(1, 2), lambda a: a.transpose(1, 2)),
+            (b + "ffn_gate_exps.bias", e + "gate_up_proj_bias", lambda t: t[:, 0::2], ("interleave-bias", 0)),
+            (b + "ffn_up_exps.bias", e + "gate_up_proj_bias", lambda t: t[:, 1::2], ("interleave-bias", 1)),
+            (b + "ffn_down_exps.bias", e + "down_proj_bias", *same),
+        ]
+    F = cfg.moe_intermediate_size if hasattr(cfg, "moe_intermediate_size") else cfg.intermediate_size
+    e = p + "experts."
+    out = [
+        (b + "ffn_gate_inp.weight", p + "gate.weight", *same),
+        (b + "ffn_gate_exps.weight", e + "gate_up_proj", lambda t: t[:, :F], ("chunk", 0)),
+        (b + "ffn_up_exps.weight", e + "gate_up_proj", lambda t: t[:, F:], ("chunk", 1)),
+        (b + "ffn_down_exps.weight", e + "down_proj", *same),
+    ]
+    if arch == "deepseek_v3":
+        out.insert(1, (b + "exp_probs_b.bias", p + "gate.e_score_correction_bias", *same))
+        out += [(b + f"ffn_{x}_shexp.weight", p + f"shared_experts.{x}_proj.weight", *same) for x in ("gate", "up", "down")]
+    if arch == "qwen2_moe":
+        out.insert(1, (b + "ffn_gate_inp_shexp.weight", p + "shared_expert_gate.weight", *same))  # [1, H]: ggml [H, 1]
+        out += [(b + f"ffn_{x}_shexp.weight", p + f"shared_expert.{x}_proj.weight", *same) for x in ("gate", "up", "down")]
+    return out
+
+
+def build_gguf(name, model_cls, cfg, seed, gguf_arch, keys, types, layers, input_shape, gate_up_scale=1.0,
+               split_max_tensors=0, file_type=None):
+    """Writes <name>/model.gguf (split in shards of at most `split_max_tensors` tensors when > 0) as llama.cpp
+    writes the model, then the goldens of the float32 transformers model holding exactly the dequantized tensors.
+    `keys(writer)` adds the architecture's metadata; `types[L]` maps a gguf tensor-name suffix ("ffn_gate_exps")
+    to the ggml type of layer L's tensor (1-D tensors and routers stay F32, as llama-quantize leaves them)."""
+    import numpy as np
+    import gguf
+    Q = gguf.GGMLQuantizationType
+    arch = cfg.model_type
+    fdir = os.path.join(OUT, name)
+    if os.path.exists(fdir):
+        shutil.rmtree(fdir)
+    os.makedirs(fdir)
+    torch.manual_seed(seed)
+    model = model_cls(cfg).float().eval()
+    randomise(model, seed, transposed_experts=arch == "gpt_oss", gate_up_scale=gate_up_scale)
+    state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+    sparse = [is_moe(ffn_block(model, arch, L), arch) for L in range(cfg.num_hidden_layers)]
+
+    w = gguf.GGUFWriter(os.path.join(fdir, "model.gguf"), gguf_arch, split_max_tensors=split_max_tensors)
+    w.add_name(f"moekit-{name}")
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_vocab_size(cfg.vocab_size)
+    keys(w)
+    if file_type is not None:
+        w.add_file_type(file_type)
+        w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    # tensors the MoE loader does not read, as the converter names them
+    w.add_tensor("token_embd.weight", state["model.embed_tokens.weight"].numpy().astype(np.float16))
+    w.add_tensor("output_norm.weight", state["model.norm.weight"].numpy())
+    written = {}
+    for L in range(cfg.num_hidden_layers):
+        w.add_tensor(f"blk.{L}.attn_norm.weight", state[f"model.layers.{L}.input_layernorm.weight"].numpy())
+        w.add_tensor(f"blk.{L}.ffn_norm.weight", state[f"model.layers.{L}.post_attention_layernorm.weight"].numpy())
+        for gname, hname, to_gguf, _ in gguf_tensor_map(arch, cfg, L, dense=not sparse[L]):
+            v = to_gguf(state[hname]).contiguous().numpy()
+            role = gname.split(".")[2]
+            qtype = types[L].get(role, Q.F32) if gname.endswith(".weight") and v.ndim >= 2 and v.shape[0] > 1 else Q.F32
+            data = ggml_store(v, qtype)
+            w.add_tensor(gname, data, raw_dtype=qtype if qtype not in (Q.F32, Q.F16) else None)
+            written[gname] = qtype
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    files = sorted(f for f in os.listdir(fdir) if f.endswith(".gguf"))
+
+    # read back what the files hold, dequantize with gguf-py, map onto the transformers parameters
+    stored = {}
+    for fn in files:
+        for t in gguf.GGUFReader(os.path.join(fdir, fn)).tensors:
+            assert t.name not in stored, f"{name}: {t.name} in two shards"
+            stored[t.name] = (t.tensor_type, np.array(gguf.quants.dequantize(t.data, t.tensor_type), np.float32))
+    assert all(stored[k][0] == q for k, q in written.items()), f"{name}: stored types differ from the written ones"
+    new = dict(state)
+    for L in range(cfg.num_hidden_layers):
+        for gname, hname, to_gguf, from_gguf in gguf_tensor_map(arch, cfg, L, dense=not sparse[L]):
+            a = torch.from_numpy(stored[gname][1].copy()).reshape(to_gguf(state[hname]).shape)
+            if callable(from_gguf):
+                new[hname] = from_gguf(a).contiguous()
+                continue
+            how, part = from_gguf
+            t = new[hname].clone()
+            if how == "chunk":       # [E, 2F, H]: gate rows then up rows
+                F = a.shape[1]
+                t[:, part * F:(part + 1) * F] = a
+            elif how == "interleave":  # [E, H, 2F]: gate even columns, up odd
+                t[:, :, part::2] = a.transpose(1, 2)
+            else:                      # [E, 2F] bias, interleaved
+                t[:, part::2] = a
+            new[hname] = t
+    drift = max(float((new[k] - state[k]).abs().max() / state[k].abs().max().clamp_min(1e-30)) for k in state)
+    assert drift < 0.25, f"{name}: quantization moved a tensor by {drift:.3f} of its range (quantizer broken?)"
+    model.load_state_dict(new, strict=True)
+    W = {k: v.float() for k, v in model.state_dict().items()}
+    for k in new:
+        assert same_bits(W[k], new[k].float()), f"{name}: model tensor {k} differs from the dequantized file"
+    counts = {}
+    for q in written.values():
+        counts[q.name] = counts.get(q.name, 0) + 1
+    print(f"{name}: {', '.join(files)} ({sum(os.path.getsize(os.path.join(fdir, f)) for f in files)} bytes), "
+          f"types {counts}, max quantization drift {drift:.3f}")
+
+    entries = golden_layers(name, fdir, model, arch, W, layers, input_shape, seed)
+    types_by_layer = [{k.split(".")[2]: q.name for k, q in written.items() if k.startswith(f"blk.{L}.") and k.endswith(".weight")}
+                      for L in range(cfg.num_hidden_layers)]
+    return {"name": name, "architecture": arch, "gguf_architecture": gguf_arch, "checkpoint": files[0], "files": files,
+            "ggml_types": types_by_layer, "layers": entries}
+
+
+def gguf_fixture_specs():
+    """[(name, thunk)] of the GGUF fixtures (manifest-gguf.json), as fixture_specs."""
+    import gguf
+    Q = gguf.GGMLQuantizationType
+    tf = transformers
+    specs = []
+
+    def add(name, *args, **kw):
+        specs.append((name, lambda: build_gguf(name, *args, **kw)))
+
+    # qwen3moe as a Q4_K_M-style mix: H=256 so the K-quants' 256-blocks fit the expert inputs (gate/up read H),
+    # F=32 (down reads F: a 32-block type). Block 0: gate/up Q4_K, down Q8_0; block 1: gate/up Q5_K, down Q5_0.
+    q3 = tf.Qwen3MoeConfig(**common(hidden_size=256, intermediate_size=96, moe_intermediate_size=32, num_hidden_layers=2,
+                                    num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, head_dim=16))
+
+    def q3_keys(w):
+        w.add_feed_forward_length(96)
+        w.add_expert_feed_forward_length(32)
+        w.add_expert_count(4)
+        w.add_expert_used_count(2)
+    add("qwen3moe-gguf", tf.Qwen3MoeForCausalLM, q3, 901, "qwen3moe", q3_keys,
+        [{"ffn_gate_exps": Q.Q4_K, "ffn_up_exps": Q.Q4_K, "ffn_down_exps": Q.Q8_0},
+         {"ffn_gate_exps": Q.Q5_K, "ffn_up_exps": Q.Q5_K, "ffn_down_exps": Q.Q5_0}], [0, 1], (7, 256),
+        file_type=gguf.LlamaFileType.MOSTLY_Q4_K_M)
+
+    # deepseek2 (DeepSeek-V3 routing): block 0 dense (Fd=64: gate/up Q6_K, down Q8_0), block 1 MoE with E=4 in 2
+    # groups (1 kept), K=2, sigmoid scores, exp_probs_b, norm, scale 2.5; routed gate/up Q4_K, down Q4_0; one
+    # shared expert (gate/up Q6_K, down Q8_0). H=256.
+    ds = tf.DeepseekV3Config(**common(hidden_size=256, intermediate_size=64, moe_intermediate_size=32, num_hidden_layers=2,
+                                      n_routed_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1,
+                                      n_shared_experts=1, first_k_dense_replace=1, norm_topk_prob=True,
+                                      routed_scaling_factor=2.5, q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8,
+                                      qk_nope_head_dim=8, v_head_dim=8, head_dim=8))
+
+    def ds_keys(w):
+        w.add_feed_forward_length(64)
+        w.add_leading_dense_block_count(1)
+        w.add_expert_feed_forward_length(32)
+        w.add_expert_count(4)
+        w.add_expert_used_count(2)
+        w.add_expert_shared_count(1)
+        w.add_expert_group_count(2)
+        w.add_expert_group_used_count(1)
+        w.add_expert_weights_scale(2.5)
+        w.add_expert_weights_norm(True)
+        w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    add("deepseek2-gguf", tf.DeepseekV3ForCausalLM, ds, 902, "deepseek2", ds_keys,
+        [{"ffn_gate": Q.Q6_K, "ffn_up": Q.Q6_K, "ffn_down": Q.Q8_0},
+         {"ffn_gate_exps": Q.Q4_K, "ffn_up_exps": Q.Q4_K, "ffn_down_exps": Q.Q4_0,
+          "ffn_gate_shexp": Q.Q6_K, "ffn_up_shexp": Q.Q6_K, "ffn_down_shexp": Q.Q8_0}], [0, 1], (7, 256),
+        file_type=gguf.LlamaFileType.MOSTLY_Q4_K_M)
+
+    # Mixtral as llama.cpp converts it (general.architecture llama with expert_count), split in two shards by the
+    # writer: block 0 all Q4_0, block 1 gate/up Q4_1, down Q5_1. H=64, E=4, K=2, F=64.
+    mix = tf.MixtralConfig(**common(hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_local_experts=4,
+                                    num_experts_per_tok=2))
+
+    def mix_keys(w):
+        w.add_feed_forward_length(64)
+        w.add_expert_count(4)
+        w.add_expert_used_count(2)
+    add("mixtral-gguf", tf.MixtralForCausalLM, mix, 903, "llama", mix_keys,
+        [{"ffn_gate_exps": Q.Q4_0, "ffn_up_exps": Q.Q4_0, "ffn_down_exps": Q.Q4_0},
+         {"ffn_gate_exps": Q.Q4_1, "ffn_up_exps": Q.Q4_1, "ffn_down_exps": Q.Q5_1}], [0, 1], (7, 64),
+        split_max_tensors=8, file_type=gguf.LlamaFileType.MOSTLY_Q4_0)
+
+    # gpt-oss as llama.cpp converts the MXFP4 release: experts ggml MXFP4 (gate and up as separate tensors),
+    # router, router bias and expert biases F32. H=64, F=96, E=4, K=2; gate/up amplified so the clamp at 7 acts.
+    go = tf.GptOssConfig(**common(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_local_experts=4,
+                                  num_experts_per_tok=2, head_dim=16, swiglu_limit=7.0, sliding_window=8,
+                                  layer_types=["sliding_attention", "full_attention"]))
+
+    def go_keys(w):
+        w.add_feed_forward_length(96)
+        w.add_expert_feed_forward_length(96)
+        w.add_expert_count(4)
+        w.add_expert_used_count(2)
+        w.add_sliding_window(8)
+    mx = {"ffn_gate_exps": Q.MXFP4, "ffn_up_exps": Q.MXFP4, "ffn_down_exps": Q.MXFP4}
+    add("gpt-oss-gguf", tf.GptOssForCausalLM, go, 904, "gpt-oss", go_keys, [mx, mx], [0, 1], (7, 64),
+        gate_up_scale=2.0, file_type=gguf.LlamaFileType.MOSTLY_MXFP4_MOE)
+
+    # qwen2moe: shared expert with its sigmoid gate ffn_gate_inp_shexp ([1, H] in transformers: ggml [H, 1], F32);
+    # routed and shared experts Q8_0. H=64, E=4, K=2, F=32, Fs=64, both blocks MoE.
+    q2 = tf.Qwen2MoeConfig(**common(hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+                                    shared_expert_intermediate_size=64, num_hidden_layers=2, num_experts=4,
+                                    num_experts_per_tok=2, norm_topk_prob=False, decoder_sparse_step=1, mlp_only_layers=[]))
+
+    def q2_keys(w):
+        w.add_feed_forward_length(96)
+        w.add_expert_feed_forward_length(32)
+        w.add_expert_shared_feed_forward_length(64)
+        w.add_expert_count(4)
+        w.add_expert_used_count(2)
+    q8 = {k: Q.Q8_0 for k in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp")}
+    add("qwen2moe-gguf", tf.Qwen2MoeForCausalLM, q2, 905, "qwen2moe", q2_keys, [q8, q8], [0, 1], (7, 64),
+        file_type=gguf.LlamaFileType.MOSTLY_Q8_0)
+    return specs
+
+
 def fixture_specs():
     """[(name, thunk)] in manifest order; each thunk builds one fixture and returns its manifest entry."""
     tf = transformers
@@ -722,6 +1067,9 @@ def fixture_specs():
     return specs
 
 
+GGUF_MANIFEST = "manifest-gguf.json"
+
+
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -729,35 +1077,58 @@ def main(argv=None):
                                    "folder alone and keep the other manifest entries as they are")
     args = ap.parse_args(argv)
     specs = fixture_specs()
+    gguf_specs = gguf_fixture_specs()
     names = [n for n, _ in specs]
     versions = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0],
                 "safetensors": __import__("safetensors").__version__}
-    mpath = os.path.join(OUT, "manifest.json")
+    import numpy as np
+    gguf_versions = dict(versions, gguf=_gguf_version(), numpy=np.__version__)
+    # (manifest file, its fixtures, the versions it records): the safetensors fixtures in manifest.json, the GGUF
+    # ones in manifest-gguf.json
+    manifests = [("manifest.json", specs, versions), (GGUF_MANIFEST, gguf_specs, gguf_versions)]
     if args.only:
         only = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = sorted(set(only) - set(names))
+        known = names + [n for n, _ in gguf_specs]
+        unknown = sorted(set(only) - set(known))
         if unknown:
-            ap.error(f"unknown fixture(s) {unknown}; known: {names}")
-        with open(mpath) as f:
-            old = json.load(f)
-        for k, v in versions.items():
-            if old.get(k) != v:
-                sys.exit(f"manifest.json was made with {k} {old.get(k)}, this is {v}: regenerate everything")
-        by_name = {e["name"]: e for e in old["fixtures"]}
-        for n, thunk in specs:
-            if n in only:
-                by_name[n] = thunk()
-        fixtures = [by_name[n] for n in names if n in by_name]
-        fixtures += [e for e in old["fixtures"] if e["name"] not in names]
+            ap.error(f"unknown fixture(s) {unknown}; known: {known}")
+        for mfile, mspecs, mversions in manifests:
+            mnames = [n for n, _ in mspecs]
+            if not any(n in only for n in mnames):
+                continue
+            mpath = os.path.join(OUT, mfile)
+            old = {"fixtures": []}
+            if os.path.exists(mpath):
+                with open(mpath) as f:
+                    old = json.load(f)
+                for k, v in mversions.items():
+                    if old.get(k) != v:
+                        sys.exit(f"{mfile} was made with {k} {old.get(k)}, this is {v}: regenerate everything")
+            by_name = {e["name"]: e for e in old["fixtures"]}
+            for n, thunk in mspecs:
+                if n in only:
+                    by_name[n] = thunk()
+            fixtures = [by_name[n] for n in mnames if n in by_name]
+            fixtures += [e for e in old["fixtures"] if e["name"] not in mnames]
+            write_manifest(mpath, mversions, fixtures)
     else:
         if os.path.exists(OUT):
             for d in os.listdir(OUT):
                 pth = os.path.join(OUT, d)
-                if os.path.isdir(pth):
+                # gguf/ holds scripts/make_gguf_fixtures.py's files, not this script's
+                if os.path.isdir(pth) and d != "gguf":
                     shutil.rmtree(pth)
         os.makedirs(OUT, exist_ok=True)
-        fixtures = [thunk() for _, thunk in specs]
+        for mfile, mspecs, mversions in manifests:
+            write_manifest(os.path.join(OUT, mfile), mversions, [thunk() for _, thunk in mspecs])
 
+
+def _gguf_version():
+    from importlib.metadata import version
+    return version("gguf")
+
+
+def write_manifest(mpath, versions, fixtures):
     manifest = dict(versions, fixtures=fixtures)
     with open(mpath, "w") as f:
         json.dump(manifest, f, indent=2)

@@ -108,6 +108,10 @@ struct EstimateCommand: ParsableCommand {
                 return
             }
             let config = config!
+            if config.lowercased().hasSuffix(".gguf") {
+                throw CostError.usage("\(config): moe estimate reads a config.json or a MoEKit model JSON, not a GGUF file yet; "
+                                      + "moe inspect --checkpoint \(config) gives its layers, ggml types and resident bytes")
+            }
             let shape: ModelShape
             var scaling: FFNScaling?
             if let name = ffnScaling {

@@ -11,17 +11,22 @@ struct ForwardCommand: ParsableCommand {
             shape) and, for an MoE layer, `router_logits` [T, E], `topk_ids` [T, K] I32 and `topk_weights` [T, K].
             Weights are read as stored and never widened: F32, BF16, F16; FP8 E4M3 + weight_scale_inv (F32/BF16/F16,
             one per 128x128 block; quantization_config.quant_method fp8: DeepSeek-V3, Qwen FP8); MXFP4 *_blocks +
-            *_scales (quant_method mxfp4: GPT-OSS). Computation is F32 on the exactly dequantized weights. A load
+            *_scales (quant_method mxfp4: GPT-OSS). A GGUF file (--checkpoint model.gguf, or the first of
+            -0000i-of-0000N.gguf shards; layer N is blk.N) of llama.cpp's MoE architectures: F32, F16, BF16, Q8_0, Q4_0,
+            Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4 tensors as stored (gate and up in one type, down may differ).
+            Computation is F32 on the exactly dequantized weights. A load
             longer than a second shows progress on a terminal; a layer that cannot fit in the memory available is
             refused with both numbers.
             Example:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
+              moe forward --checkpoint Qwen3-30B-A3B-Q4_K_M.gguf --layer 3 --input x.safetensors --output y.safetensors
               moe forward … --devices 4        # expert parallel over 4 in-process devices
               moe forward … --mesh 2x2         # 2 expert groups × 2 tensor-parallel ranks
               mpirun -np 4 moe forward … --mpi # one rank per process (build with --traits MPI)
             """)
 
-    @Option(help: "Checkpoint folder: config.json + model.safetensors or a sharded index.") var checkpoint: String
+    @Option(help: "Checkpoint folder (config.json + model.safetensors or a sharded index), or a .gguf file (the first of split shards).")
+    var checkpoint: String
     @Option(help: "Decoder layer index.") var layer: Int
     @Option(help: "Input .safetensors with `hidden_states`.") var input: String
     @Option(help: "Output .safetensors to write.") var output: String
@@ -48,7 +53,7 @@ struct ForwardCommand: ParsableCommand {
                 throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
             }
             let start = ContinuousClock.now
-            let model = try Checkpoint(directory: checkpoint)
+            let model = try ModelSource(path: checkpoint)
             let block = try model.feedForward(layer: layer, threads: threads ?? Parallel.defaultThreadCount, progress: LoadProgressLine.make())
             let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)

@@ -23,7 +23,7 @@ enum MPIForward {
             throw CLIError.invalidOption("--kernel must be fast or reference (got '\(command.kernel)')")
         }
         let threads = command.threads ?? Parallel.defaultThreadCount
-        let block = try Checkpoint(directory: command.checkpoint).feedForward(layer: command.layer)
+        let block = try ModelSource(path: command.checkpoint).feedForward(layer: command.layer)
         let h = block.hiddenSize
         try agreeOnConfiguration(block, command, communicator)
 

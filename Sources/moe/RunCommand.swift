@@ -17,7 +17,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "A built-in architecture preset (see --list-presets).") var preset: String?
     @Option(help: "A config file (MoEKit JSON or a model's config.json) to build a random block from.") var config: String?
-    @Option(help: "A checkpoint folder (config.json + safetensors) to take the block from instead of a preset.") var checkpoint: String?
+    @Option(help: "A checkpoint folder (config.json + safetensors) or a .gguf file to take the block from instead of a preset.") var checkpoint: String?
     @Option(help: "With --checkpoint: the decoder layer (default: the first MoE layer).") var layer: Int?
     @Option(help: "Number of random tokens.") var tokens = 512
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
@@ -106,7 +106,7 @@ struct RunCommand: ParsableCommand {
     /// The block to run and a description of where it came from.
     func loadBlock() throws -> (MoEBlock, String) {
         if let checkpoint {
-            let model = try Checkpoint(directory: checkpoint)
+            let model = try ModelSource(path: checkpoint)
             let chosen = try layer ?? {
                 guard let first = model.config.sparseLayers.firstIndex(of: true) else {
                     throw CLIError.invalidOption("\(checkpoint): the model has no MoE layer")

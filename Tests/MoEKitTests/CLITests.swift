@@ -152,7 +152,7 @@ struct CLITests {
         let scratch = try ScratchDirectory()
         let dir = fixturesDirectory + "/" + golden.fixture
         let output = scratch.path + "/out.safetensors"
-        let result = try MoEProcess.run(["forward", "--checkpoint", dir + "/checkpoint", "--layer", "\(golden.layer)",
+        let result = try MoEProcess.run(["forward", "--checkpoint", golden.checkpointPath, "--layer", "\(golden.layer)",
                                          "--input", dir + "/layer\(golden.layer).safetensors", "--output", output, "--threads", "2"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let produced = try SafetensorsFile(path: output)

@@ -228,7 +228,7 @@ struct ShardedInputTests {
 /// outputs). `nil`, with an issue recorded, when the layer is not an MoE layer.
 func moeFixture(_ golden: GoldenCase) throws -> (block: MoEBlock, x: Tensor<Float>, file: SafetensorsFile)? {
     let dir = fixturesDirectory + "/" + golden.fixture
-    guard case .moe(let block) = try Checkpoint(directory: dir + "/checkpoint").feedForward(layer: golden.layer) else {
+    guard case .moe(let block) = try golden.feedForward() else {
         Issue.record("layer \(golden.layer) is not an MoE layer")
         return nil
     }

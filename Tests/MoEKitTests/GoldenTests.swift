@@ -2,23 +2,45 @@ import Testing
 import MoEKit
 import Foundation
 
-/// One fixture layer from `Fixtures/manifest.json`.
+/// One fixture layer from `Fixtures/manifest.json` (safetensors checkpoints) or `Fixtures/manifest-gguf.json`
+/// (GGUF files).
 struct GoldenCase: Sendable, CustomTestStringConvertible {
     var fixture: String
     var layer: Int
     var isMoE: Bool
+    /// The model inside the fixture's folder: `checkpoint` (a safetensors folder) or a `.gguf` file (the first
+    /// shard of a split model).
+    var checkpoint = "checkpoint"
     var testDescription: String { "\(fixture) layer \(layer) (\(isMoE ? "moe" : "dense"))" }
 
-    static let all: [GoldenCase] = {
+    /// What `--checkpoint` takes.
+    var checkpointPath: String { fixturesDirectory + "/" + fixture + "/" + checkpoint }
+
+    var isGGUF: Bool { checkpoint.hasSuffix(".gguf") }
+
+    /// The layer's feed-forward block, from the checkpoint folder or the GGUF file.
+    func feedForward(threads: Int = Parallel.defaultThreadCount) throws -> FeedForward {
+        isGGUF ? try GGUFModel(path: checkpointPath).feedForward(layer: layer, threads: threads)
+            : try Checkpoint(directory: checkpointPath).feedForward(layer: layer, threads: threads)
+    }
+
+    static let all: [GoldenCase] = read("manifest.json") + read("manifest-gguf.json")
+
+    /// The GGUF fixtures' layers.
+    static var gguf: [GoldenCase] { all.filter(\.isGGUF) }
+
+    private static func read(_ file: String) -> [GoldenCase] {
         struct Manifest: Decodable {
-            struct Fixture: Decodable { var name: String; var layers: [Layer] }
+            struct Fixture: Decodable { var name: String; var checkpoint: String?; var layers: [Layer] }
             struct Layer: Decodable { var layer: Int; var kind: String }
             var fixtures: [Fixture]
         }
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/manifest.json")),
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/" + file)),
               let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else { return [] }
-        return manifest.fixtures.flatMap { f in f.layers.map { GoldenCase(fixture: f.name, layer: $0.layer, isMoE: $0.kind == "moe") } }
-    }()
+        return manifest.fixtures.flatMap { f in
+            f.layers.map { GoldenCase(fixture: f.name, layer: $0.layer, isMoE: $0.kind == "moe", checkpoint: f.checkpoint ?? "checkpoint") }
+        }
+    }
 }
 
 @Suite("Golden parity with transformers")
@@ -32,11 +54,28 @@ struct GoldenTests {
         #expect(names.contains { $0.hasSuffix("bf16") })
     }
 
+    @Test("the GGUF goldens cover every llama.cpp architecture family MoEKit computes and every ggml block type")
+    func ggufManifestCoversTypes() throws {
+        struct Manifest: Decodable {
+            struct Fixture: Decodable { var gguf_architecture: String; var ggml_types: [[String: String]] }
+            var fixtures: [Fixture]
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/manifest-gguf.json"))
+        let manifest = try JSONDecoder().decode(Manifest.self, from: data)
+        let types = Set(manifest.fixtures.flatMap { $0.ggml_types.flatMap(\.values) })
+        for type in GGMLBlockType.allCases {
+            let name = GGMLType(rawValue: type.ggmlTypeID)!.description
+            #expect(types.contains(name), "no GGUF golden stores \(name)")
+        }
+        #expect(Set(manifest.fixtures.map(\.gguf_architecture)).isSuperset(of: ["qwen3moe", "deepseek2", "llama", "gpt-oss", "qwen2moe"]))
+        #expect(GoldenCase.gguf.contains { $0.checkpoint.hasSuffix("-00001-of-00002.gguf") }, "no split GGUF golden")
+        #expect(GoldenCase.gguf.contains { !$0.isMoE }, "no dense GGUF golden layer")
+    }
+
     @Test("feed-forward output and routing match transformers", arguments: GoldenCase.all, KernelVariant.allCases)
     func layerMatches(_ golden: GoldenCase, variant: KernelVariant) throws {
         let dir = fixturesDirectory + "/" + golden.fixture
-        let checkpoint = try Checkpoint(directory: dir + "/checkpoint")
-        let block = try checkpoint.feedForward(layer: golden.layer)
+        let block = try golden.feedForward()
         let file = try SafetensorsFile(path: dir + "/layer\(golden.layer).safetensors")
         let input = try file.tensor("hidden_states").floats(named: "hidden_states")
         let expected = try file.tensor("expected_hidden_states").floats(named: "expected_hidden_states")

@@ -1,0 +1,35 @@
+import MoEKit
+
+/// What `--checkpoint` names: a safetensors checkpoint folder (`config.json` + weights), or a GGUF file
+/// (a path ending in `.gguf`: one file, or any of the `-0000i-of-0000N.gguf` shards).
+enum ModelSource {
+    case safetensors(Checkpoint)
+    case gguf(GGUFModel)
+
+    /// Opens `path`: a GGUF file when it ends in `.gguf`, else a checkpoint folder.
+    /// - Throws: ``GGUFError``, or the errors of ``Checkpoint/init(directory:)``.
+    init(path: String) throws {
+        if Self.isGGUF(path) {
+            self = .gguf(try GGUFModel(path: path))
+        } else {
+            self = .safetensors(try Checkpoint(directory: path))
+        }
+    }
+
+    static func isGGUF(_ path: String) -> Bool { path.lowercased().hasSuffix(".gguf") }
+
+    var config: ModelConfig {
+        switch self {
+        case .safetensors(let c): c.config
+        case .gguf(let g): g.config
+        }
+    }
+
+    /// The feed-forward block of decoder layer (GGUF: block) `layer`.
+    func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
+        switch self {
+        case .safetensors(let c): try c.feedForward(layer: layer, threads: threads, progress: progress)
+        case .gguf(let g): try g.feedForward(layer: layer, threads: threads, progress: progress)
+        }
+    }
+}
