@@ -182,6 +182,23 @@ struct ConfigTests {
         #expect(throws: Never.self) { try ModelConfig(huggingFaceJSON: JSONSerialization.data(withJSONObject: base), path: "x") }
     }
 
+    @Test("a size key out of range is refused before anything is sized by it", arguments: [
+        ("mixtral", "num_hidden_layers"), ("mixtral", "num_local_experts"), ("mixtral", "hidden_size"),
+        ("olmoe", "num_hidden_layers"), ("gpt_oss", "num_local_experts"), ("deepseek_v3", "n_routed_experts"),
+        ("llama4_text", "num_hidden_layers"), ("qwen3_moe", "moe_intermediate_size"),
+    ], [-1, 0, 1 << 40])
+    func outOfRange(_ archKey: (String, String), _ value: Int) throws {
+        let (arch, key) = archKey
+        var dict: [String: Any] = ["model_type": arch, "hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 64,
+                                   "moe_intermediate_size": 32, "num_local_experts": 8, "num_experts": 8, "n_routed_experts": 8,
+                                   "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "intermediate_size_mlp": 64]
+        dict[key] = value
+        let error = #expect(throws: ConfigError.self) {
+            try ModelConfig(huggingFaceJSON: JSONSerialization.data(withJSONObject: dict), path: "c/config.json")
+        }
+        #expect(error.map { "\($0)".contains("c/config.json") && "\($0)".contains("\(key) = \(value)") } == true, "\(String(describing: error))")
+    }
+
     @Test("non-JSON and non-object input is refused as malformed JSON", arguments: ["not json at all", "", "[1, 2, 3]", "{\"model_type\": "])
     func malformed(_ text: String) throws {
         let error = #expect(throws: ConfigError.self) { try hf(text, path: "bad.json") }

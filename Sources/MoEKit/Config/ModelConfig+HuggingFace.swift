@@ -83,6 +83,25 @@ private struct KeyReader {
         return value
     }
 
+    /// A required size key, checked against a sane range before anything is sized by it (a file from the
+    /// internet may claim 2⁴⁰ layers or −1 experts).
+    func need(_ value: Int?, _ key: String) throws(ConfigError) -> Int {
+        guard let value else { throw .missingKey(path: path, key: key) }
+        guard let range = Self.sizeRanges[key] else { return value }
+        guard range.contains(value) else {
+            throw .malformedJSON(path: path, reason: "\(key) = \(value) must be in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    /// Sane ranges of the size keys (far beyond every released model, far below what could exhaust memory
+    /// before the tensors are checked against them).
+    static let sizeRanges: [String: ClosedRange<Int>] = [
+        "hidden_size": 1...1 << 18, "num_hidden_layers": 1...4096, "num_local_experts": 1...1 << 16, "num_experts": 1...1 << 16,
+        "n_routed_experts": 1...1 << 16, "num_experts_per_tok": 1...1 << 16, "intermediate_size": 1...1 << 20,
+        "moe_intermediate_size": 1...1 << 20, "shared_expert_intermediate_size": 1...1 << 20, "intermediate_size_mlp": 1...1 << 20,
+    ]
+
     /// The checkpoint's quantization: `fp8` (E4M3, `weight_block_size` [rows, columns]) or `mxfp4`.
     func quantization() throws(ConfigError) -> ModelConfig.Quantization? {
         guard let q = keys.quantization_config else { return nil }
@@ -154,6 +173,10 @@ private struct KeyReader {
         case .deepseekV3:
             let experts = try need(keys.n_routed_experts, "n_routed_experts")
             let firstDense = keys.first_k_dense_replace ?? 0
+            try ConfigError.require((0...layers).contains(firstDense), field: "first_k_dense_replace", value: firstDense,
+                                    "must be in 0...num_hidden_layers")
+            try ConfigError.require((0...1 << 10).contains(keys.n_shared_experts ?? 0), field: "n_shared_experts",
+                                    value: keys.n_shared_experts ?? 0, "must be in 0...1024")
             let moeWidth = try need(keys.moe_intermediate_size, "moe_intermediate_size")
             let sharedCount = keys.n_shared_experts ?? 0
             try ConfigError.require(sharedCount >= 0, field: "n_shared_experts", value: sharedCount, "must not be negative")
