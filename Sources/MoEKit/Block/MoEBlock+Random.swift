@@ -9,13 +9,7 @@ extension MoEBlock {
         var rng = SplitMix64(seed: seed)
         rng.roundsToBFloat16 = format == .bf16
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
-        let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
-        let router = try Router(config: config, weight: routerWeight,
-                                bias: config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil,
-                                correctionBias: {
-                                    if case .sigmoidGroupedTopK = config.router { return rng.tensor([e], std: 0.1).storage }
-                                    return nil
-                                }())
+        let router = try randomRouter(config: config, rng: &rng)
         let biases = config.expert.hasBiases
         let experts = try ExpertWeights(
             kind: config.expert, gate: rng.tensor([e, f, h], std: 1 / Float(h).squareRoot()),
@@ -47,13 +41,7 @@ extension MoEBlock {
         try config.validate()
         var rng = SplitMix64(seed: seed)
         let (e, h, f) = (config.expertCount, config.hiddenSize, config.expertIntermediateSize)
-        let routerWeight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
-        let router = try Router(config: config, weight: routerWeight,
-                                bias: config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil,
-                                correctionBias: {
-                                    if case .sigmoidGroupedTopK = config.router { return rng.tensor([e], std: 0.1).storage }
-                                    return nil
-                                }())
+        let router = try randomRouter(config: config, rng: &rng)
         let biases = config.expert.hasBiases
         let (inStd, outStd) = (1 / Float(h).squareRoot(), 1 / Float(f).squareRoot())
         func stack(_ count: Int, _ rows: Int, _ columns: Int, std: Float) throws -> StoredMatrices {
@@ -78,6 +66,19 @@ extension MoEBlock {
                                       gateWeight: spec.gate == .sigmoid ? rng.tensor([h], std: 1 / Float(h).squareRoot()).storage : nil)
         }
         return try MoEBlock(config: config, router: router, experts: experts, sharedExpert: shared)
+    }
+}
+
+extension MoEBlock {
+    /// The F32 router both random blocks share: weight with standard deviation 4/√H (decisive routing), a bias
+    /// where the config has one, and DeepSeek-V3's correction bias; drawn from `rng` in that order.
+    static func randomRouter(config: MoEConfig, rng: inout SplitMix64) throws -> Router {
+        let (e, h) = (config.expertCount, config.hiddenSize)
+        let weight = rng.tensor([e, h], std: 4 / Float(h).squareRoot())
+        let bias = config.routerHasBias ? rng.tensor([e], std: 0.5).storage : nil
+        var correction: [Float]?
+        if case .sigmoidGroupedTopK = config.router { correction = rng.tensor([e], std: 0.1).storage }
+        return try Router(config: config, weight: weight, bias: bias, correctionBias: correction)
     }
 }
 
