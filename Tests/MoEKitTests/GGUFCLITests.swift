@@ -16,25 +16,9 @@ struct GGUFCLITests {
           arguments: fixtures)
     func inventoryMatchesLoadedBlocks(_ golden: GoldenCase) throws {
         let model = try GGUFModel(path: golden.checkpointPath)
-        typealias Kind = Checkpoint.WeightGroup.Kind
         for layer in 0..<model.config.layerCount {
             let groups = model.weightGroups(layer: layer)
-            var loaded: [Kind: Int] = [:]
-            var formats: [Kind: String] = [:]
-            switch try model.feedForward(layer: layer, threads: 2) {
-            case .moe(let block):
-                loaded[.routedExperts] = block.experts.residentBytes
-                formats[.routedExperts] = block.experts.format.description
-                if let shared = block.sharedExpert {
-                    loaded[.sharedExpert] = shared.mlp.weights.residentBytes + 4 * (shared.gateWeight?.count ?? 0)
-                    formats[.sharedExpert] = shared.mlp.weights.format.description
-                }
-                let r = block.router
-                loaded[.router] = 4 * r.weight.count + r.packed.residentBytes + 4 * ((r.bias?.count ?? 0) + (r.correctionBias?.count ?? 0))
-            case .dense(let mlp):
-                loaded[.denseMLP] = mlp.weights.residentBytes
-                formats[.denseMLP] = mlp.weights.format.description
-            }
+            let (loaded, formats) = loadedWeightGroups(try model.feedForward(layer: layer, threads: 2))
             #expect(Dictionary(uniqueKeysWithValues: groups.map { ($0.kind, $0.residentBytes) }) == loaded, "\(golden.fixture) block \(layer)")
             for (kind, format) in formats {
                 #expect(groups.first { $0.kind == kind }?.formats.first == format, "\(golden.fixture) block \(layer) \(kind)")

@@ -202,25 +202,9 @@ struct QuantizedCheckpointTests {
               .filter { FileManager.default.fileExists(atPath: fixturesDirectory + "/" + $0 + "/checkpoint/config.json") })
     func inventoryMatchesLoadedLayers(_ fixture: String) throws {
         let model = try Checkpoint(directory: fixturesDirectory + "/" + fixture + "/checkpoint")
-        typealias Kind = Checkpoint.WeightGroup.Kind
         for layer in 0..<model.config.layerCount {
             let groups = model.weightGroups(layer: layer)
-            var loaded: [Kind: Int] = [:]
-            var formats: [Kind: String] = [:]
-            switch try model.feedForward(layer: layer, threads: 2) {
-            case .moe(let block):
-                loaded[.routedExperts] = block.experts.residentBytes
-                formats[.routedExperts] = block.experts.format.description
-                if let shared = block.sharedExpert {
-                    loaded[.sharedExpert] = shared.mlp.weights.residentBytes + 4 * (shared.gateWeight?.count ?? 0)
-                    formats[.sharedExpert] = shared.mlp.weights.format.description
-                }
-                let r = block.router
-                loaded[.router] = 4 * r.weight.count + r.packed.residentBytes + 4 * ((r.bias?.count ?? 0) + (r.correctionBias?.count ?? 0))
-            case .dense(let mlp):
-                loaded[.denseMLP] = mlp.weights.residentBytes
-                formats[.denseMLP] = mlp.weights.format.description
-            }
+            let (loaded, formats) = loadedWeightGroups(try model.feedForward(layer: layer, threads: 2))
             #expect(Dictionary(uniqueKeysWithValues: groups.map { ($0.kind, $0.residentBytes) }) == loaded, "\(fixture) layer \(layer)")
             for (kind, format) in formats { #expect(groups.first { $0.kind == kind }?.formats.first == format, "\(fixture) layer \(layer) \(kind)") }
         }
@@ -256,4 +240,26 @@ struct QuantizedCheckpointTests {
         let line = try #require(text.stdout.split(separator: "\n").first { $0.contains("routed experts") })
         #expect(line.contains("mxfp4"))
     }
+}
+
+/// What a loaded feed-forward block holds per weight group (bytes and stored format), to compare with
+/// `weightGroups(layer:)` of a safetensors checkpoint or a GGUF file.
+func loadedWeightGroups(_ block: FeedForward) -> (bytes: [Checkpoint.WeightGroup.Kind: Int], formats: [Checkpoint.WeightGroup.Kind: String]) {
+    var loaded: [Checkpoint.WeightGroup.Kind: Int] = [:]
+    var formats: [Checkpoint.WeightGroup.Kind: String] = [:]
+    switch block {
+    case .moe(let block):
+        loaded[.routedExperts] = block.experts.residentBytes
+        formats[.routedExperts] = block.experts.format.description
+        if let shared = block.sharedExpert {
+            loaded[.sharedExpert] = shared.mlp.weights.residentBytes + 4 * (shared.gateWeight?.count ?? 0)
+            formats[.sharedExpert] = shared.mlp.weights.format.description
+        }
+        let r = block.router
+        loaded[.router] = 4 * r.weight.count + r.packed.residentBytes + 4 * ((r.bias?.count ?? 0) + (r.correctionBias?.count ?? 0))
+    case .dense(let mlp):
+        loaded[.denseMLP] = mlp.weights.residentBytes
+        formats[.denseMLP] = mlp.weights.format.description
+    }
+    return (loaded, formats)
 }
