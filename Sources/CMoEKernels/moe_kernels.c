@@ -25,19 +25,7 @@ int moe_cpu_level(void) {
 // ---- AVX-512: 8 rows x 32 columns, 16 accumulators ------------------------------------------
 #define AVX512 __attribute__((target("avx512f")))
 
-// The accumulators start from C (accumulate: a later K-block continues the sum) or from zero, and
-// only the tile's live rows are loaded and stored.
-#define LOAD_ACC(R)                                                                            \
-    for (int i = 0; i < R; i++) {                                                              \
-        int live = i < rows && accumulate;                                                     \
-        acc[2 * i] = live ? _mm512_loadu_ps(c + i * 32) : _mm512_setzero_ps();                  \
-        acc[2 * i + 1] = live ? _mm512_loadu_ps(c + i * 32 + 16) : _mm512_setzero_ps();         \
-    }
-#define STORE_ACC(R)                                                                           \
-    for (int i = 0; i < R && i < rows; i++) {                                                  \
-        _mm512_storeu_ps(c + i * 32, acc[2 * i]);                                              \
-        _mm512_storeu_ps(c + i * 32 + 16, acc[2 * i + 1]);                                     \
-    }
+#include "moe_tile_acc.h"  // LOAD_ACC, STORE_ACC
 
 // A is a packed tile: a[k * 8 + r]. Only the first R rows are computed (R = rows, specialised so a
 // decode step with one or two rows does not pay for eight); every element's accumulation chain is the

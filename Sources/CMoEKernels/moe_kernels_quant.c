@@ -25,19 +25,7 @@ QAVX512 static inline __m512 broadcast_activation_512(const float *p) {
     return v;
 }
 
-// The accumulators start from C (accumulate: a later K-block continues the sum) or from zero, and
-// only the tile's live rows are loaded and stored.
-#define LOAD_ACC(R)                                                                            \
-    for (int i = 0; i < R; i++) {                                                              \
-        int live = i < rows && accumulate;                                                     \
-        acc[2 * i] = live ? _mm512_loadu_ps(c + i * 32) : _mm512_setzero_ps();                  \
-        acc[2 * i + 1] = live ? _mm512_loadu_ps(c + i * 32 + 16) : _mm512_setzero_ps();         \
-    }
-#define STORE_ACC(R)                                                                           \
-    for (int i = 0; i < R && i < rows; i++) {                                                  \
-        _mm512_storeu_ps(c + i * 32, acc[2 * i]);                                              \
-        _mm512_storeu_ps(c + i * 32 + 16, acc[2 * i + 1]);                                     \
-    }
+#include "moe_tile_acc.h"  // LOAD_ACC, STORE_ACC
 
 // Software prefetch 16 KiB ahead, as moe_kernels.c (F16, and the AVX2 loops). The AVX-512 loops issue one
 // per 64-byte line of weights (a quantized row is 64 (F16), 32 (FP8) or 16 (MXFP4) bytes: U = 1, 2 or 4
