@@ -281,6 +281,110 @@ QAVX512 void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const u
     pick_tile(rows, mxfp4_fold_r1, mxfp4_r2, mxfp4_r4, mxfp4_r8)(rows, depth, a, b, scales, 32, c, accumulate);
 }
 
+// ---- AVX-512 one row, two panels (decode). One row of one panel is two FMA chains; the FMA latency, not
+// memory, then bounds a core. These take two panels of the same row at once (four chains, one activation
+// broadcast): each panel's chain is exactly the one-panel kernel's (same weights, same ascending-k FMAs,
+// same fallbacks), so results do not change, only the schedule.
+QAVX512 static void fp8_bits_pair_r1(int depth, const float *a, const uint8_t *bA, const float *sA, const uint8_t *bB,
+                                     const float *sB, int group, float *cA, float *cB, int accumulate) {
+    __m512 a0 = accumulate ? _mm512_loadu_ps(cA) : _mm512_setzero_ps();
+    __m512 a1 = accumulate ? _mm512_loadu_ps(cA + 16) : _mm512_setzero_ps();
+    __m512 b0 = accumulate ? _mm512_loadu_ps(cB) : _mm512_setzero_ps();
+    __m512 b1 = accumulate ? _mm512_loadu_ps(cB + 16) : _mm512_setzero_ps();
+    const __m512 up = _mm512_set1_ps(0x1p120f);
+    for (int k0 = 0, g = 0; k0 < depth; k0 += group, g++) {
+        int k1 = depth - k0 < group ? depth : k0 + group, k = k0;
+        __m512 sA0 = _mm512_mul_ps(_mm512_loadu_ps(sA + (long)g * 32), up);
+        __m512 sA1 = _mm512_mul_ps(_mm512_loadu_ps(sA + (long)g * 32 + 16), up);
+        __m512 sB0 = _mm512_mul_ps(_mm512_loadu_ps(sB + (long)g * 32), up);
+        __m512 sB1 = _mm512_mul_ps(_mm512_loadu_ps(sB + (long)g * 32 + 16), up);
+#define FP8_PAIR_STEP(K)                                                                       \
+        {                                                                                      \
+            __m512 x = broadcast_activation_512(a + (K) * 8);                                  \
+            a0 = _mm512_fmadd_ps(x, _mm512_mul_ps(fp8_down120_512(bA + (K) * 32), sA0), a0);   \
+            a1 = _mm512_fmadd_ps(x, _mm512_mul_ps(fp8_down120_512(bA + (K) * 32 + 16), sA1), a1); \
+            b0 = _mm512_fmadd_ps(x, _mm512_mul_ps(fp8_down120_512(bB + (K) * 32), sB0), b0);   \
+            b1 = _mm512_fmadd_ps(x, _mm512_mul_ps(fp8_down120_512(bB + (K) * 32 + 16), sB1), b1); \
+        }
+        for (; k + 2 <= k1; k += 2) {
+            PREFETCH_QUANT(bA + k * 32);
+            PREFETCH_QUANT(bB + k * 32);
+            FP8_PAIR_STEP(k) FP8_PAIR_STEP(k + 1)
+        }
+        for (; k < k1; k++) FP8_PAIR_STEP(k)
+#undef FP8_PAIR_STEP
+    }
+    _mm512_storeu_ps(cA, a0);
+    _mm512_storeu_ps(cA + 16, a1);
+    _mm512_storeu_ps(cB, b0);
+    _mm512_storeu_ps(cB + 16, b1);
+}
+
+QAVX512 void moe_panel_pair_fp8_avx512(int depth, const float *a, const uint8_t *bA, const float *sA, const uint8_t *bB,
+                                       const float *sB, int group, float *cA, float *cB, int accumulate) {
+    long n = depth > 0 ? (long)((depth + group - 1) / group) * 32 : 0;
+    if (fp8_scale_class_512(sA, n) == 0 && fp8_scale_class_512(sB, n) == 0 && !(_mm_getcsr() & 0x0040)) {
+        fp8_bits_pair_r1(depth, a, bA, sA, bB, sB, group, cA, cB, accumulate);
+        return;
+    }
+    moe_panel_fp8_avx512(1, depth, a, bA, sA, group, cA, accumulate);
+    moe_panel_fp8_avx512(1, depth, a, bB, sB, group, cB, accumulate);
+}
+
+// MXFP4's exponent-add fold (mxfp4_fold_r1) over two panels: one window check for the shared activations,
+// the scale window over both panels' scales; outside it, each panel takes moe_panel_mxfp4_avx512.
+QAVX512 void moe_panel_pair_mxfp4_avx512(int depth, const float *a, const uint8_t *bA, const uint8_t *sA,
+                                         const uint8_t *bB, const uint8_t *sB, float *cA, float *cB, int accumulate) {
+    __m512 a0 = accumulate ? _mm512_loadu_ps(cA) : _mm512_setzero_ps();
+    __m512 a1 = accumulate ? _mm512_loadu_ps(cA + 16) : _mm512_setzero_ps();
+    __m512 b0 = accumulate ? _mm512_loadu_ps(cB) : _mm512_setzero_ps();
+    __m512 b1 = accumulate ? _mm512_loadu_ps(cB + 16) : _mm512_setzero_ps();
+    __m512 table = e2m1_table_512();
+    __m512i elo = _mm512_set1_epi32(255), ehi = _mm512_setzero_si512();
+    uint32_t window = 0;
+    for (int k0 = 0; k0 < depth; k0 += 32) {
+        int k1 = depth - k0 < 32 ? depth : k0 + 32, k = k0;
+        __m512i eA0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sA + k0)));
+        __m512i eA1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sA + k0 + 16)));
+        __m512i eB0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sB + k0)));
+        __m512i eB1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sB + k0 + 16)));
+        elo = _mm512_min_epu32(elo, _mm512_min_epu32(_mm512_min_epu32(eA0, eA1), _mm512_min_epu32(eB0, eB1)));
+        ehi = _mm512_max_epu32(ehi, _mm512_max_epu32(_mm512_max_epu32(eA0, eA1), _mm512_max_epu32(eB0, eB1)));
+        const __m512i bias = _mm512_set1_epi32(127);
+        __m512i oA0 = _mm512_slli_epi32(_mm512_sub_epi32(eA0, bias), 23), oA1 = _mm512_slli_epi32(_mm512_sub_epi32(eA1, bias), 23);
+        __m512i oB0 = _mm512_slli_epi32(_mm512_sub_epi32(eB0, bias), 23), oB1 = _mm512_slli_epi32(_mm512_sub_epi32(eB1, bias), 23);
+#define MXFP4_PAIR_STEP(K)                                                                     \
+        {                                                                                      \
+            __m512i qA = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(bA + (K) * 16))); \
+            __m512i qB = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(bB + (K) * 16))); \
+            __m512i x = _mm512_set1_epi32(((const int32_alias *)a)[(K) * 8]);                  \
+            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oA0)), _mm512_permutexvar_ps(qA, table), a0); \
+            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oA1)),                \
+                                 _mm512_permutexvar_ps(_mm512_srli_epi32(qA, 4), table), a1);  \
+            b0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oB0)), _mm512_permutexvar_ps(qB, table), b0); \
+            b1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oB1)),                \
+                                 _mm512_permutexvar_ps(_mm512_srli_epi32(qB, 4), table), b1);  \
+        }
+        for (; k + 4 <= k1; k += 4) {
+            PREFETCH_QUANT(bA + k * 16);
+            PREFETCH_QUANT(bB + k * 16);
+            MXFP4_FOLD_CHECK(k) MXFP4_FOLD_CHECK(k + 1) MXFP4_FOLD_CHECK(k + 2) MXFP4_FOLD_CHECK(k + 3)
+            MXFP4_PAIR_STEP(k) MXFP4_PAIR_STEP(k + 1) MXFP4_PAIR_STEP(k + 2) MXFP4_PAIR_STEP(k + 3)
+        }
+        for (; k < k1; k++) { MXFP4_FOLD_CHECK(k) MXFP4_PAIR_STEP(k) }
+#undef MXFP4_PAIR_STEP
+    }
+    if (__builtin_expect((window & 0x4000u) != 0 || _mm512_reduce_min_epu32(elo) < 64 || _mm512_reduce_max_epu32(ehi) > 190, 0)) {
+        moe_panel_mxfp4_avx512(1, depth, a, bA, sA, cA, accumulate);
+        moe_panel_mxfp4_avx512(1, depth, a, bB, sB, cB, accumulate);
+        return;
+    }
+    _mm512_storeu_ps(cA, a0);
+    _mm512_storeu_ps(cA + 16, a1);
+    _mm512_storeu_ps(cB, b0);
+    _mm512_storeu_ps(cB + 16, b1);
+}
+
 // ---- AVX2: the 8 x 32 tile in passes of R rows x 8V columns, R * V accumulators (8, or 4 for one
 // row): one and two rows take all 32 columns in one pass, four rows two passes of 16, eight rows four
 // passes of 8. Each weight is dequantized once per call, and one row still has 4 independent FMA
@@ -453,5 +557,10 @@ void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const uint8_t *
                             float *c, int accumulate) { __builtin_trap(); }
 void moe_panel_mxfp4_avx2(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
                           float *c, int accumulate) { __builtin_trap(); }
+
+void moe_panel_pair_fp8_avx512(int depth, const float *a, const uint8_t *bA, const float *sA, const uint8_t *bB,
+                               const float *sB, int group, float *cA, float *cB, int accumulate) { __builtin_trap(); }
+void moe_panel_pair_mxfp4_avx512(int depth, const float *a, const uint8_t *bA, const uint8_t *sA,
+                                 const uint8_t *bB, const uint8_t *sB, float *cA, float *cB, int accumulate) { __builtin_trap(); }
 
 #endif

@@ -315,26 +315,29 @@ struct GGMLBlockTests {
         let x = randomTensor([t, k], generator: &g)
         let plan = RoutingPlan.allTokens(t)
         let rows = PackedRows(rowMajor: x.storage, plan: plan, depth: k, threads: 2)
-        let items = GroupedPanelGEMM.items(plan, panelCount: panels.panelCount)
+        let items = GroupedPanelGEMM.items(plan, panelCount: panels.panelCount, threads: 1)
         let width = PanelMatrices.width
         var out = [Float](repeating: .nan, count: t * o)
-        rows.withTiles { a in
+        rows.withTiles { tiles in
+            let a = PanelRows(rows: rows, tiles: tiles)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
                 for item in items {
-                    GroupedPanelGEMM.multiply(item, isa: c.isa, a: rows, tiles: a, panels: panels, weights: panels.pointers, into: tile.baseAddress!)
-                    for r in 0..<item.rows {
-                        for j in 0..<min(width, o - item.panel * width) { out[(item.firstRow + r) * o + item.panel * width + j] = tile[r * width + j] }
-                    }
-                    // The tile kernel's own block path (one call over the whole depth) gives the same bits.
-                    var direct = [Float](repeating: .nan, count: TileKernel.rows * width)
-                    direct.withUnsafeMutableBufferPointer { d in
-                        TileKernel.multiply(isa: c.isa, element: panels.element, rows: min(TileKernel.rows, item.rows), depth: k,
-                                            a: a + 4 * rows.paddedRow[item.firstRow] * k,
-                                            b: panels.pointers.values + panels.panelOffset(matrix: 0, panel: item.panel), scales: nil,
-                                            c: d.baseAddress!, accumulate: false)
-                    }
-                    for r in 0..<min(TileKernel.rows, item.rows) {
-                        #expect((0..<width).allSatisfy { direct[r * width + $0].bitPattern == tile[r * width + $0].bitPattern })
+                    for panel in item.panels {
+                        GroupedPanelGEMM.multiply(item, panel: panel, isa: c.isa, a: a, panels: panels, weights: panels.pointers, into: tile.baseAddress!)
+                        for r in 0..<item.rows {
+                            for j in 0..<min(width, o - panel * width) { out[(item.firstRow + r) * o + panel * width + j] = tile[r * width + j] }
+                        }
+                        // The tile kernel's own block path (one call over the whole depth) gives the same bits.
+                        var direct = [Float](repeating: .nan, count: TileKernel.rows * width)
+                        direct.withUnsafeMutableBufferPointer { d in
+                            TileKernel.multiply(isa: c.isa, element: panels.element, rows: min(TileKernel.rows, item.rows), depth: k,
+                                                a: tiles + 4 * rows.paddedRow[item.firstRow] * k,
+                                                b: panels.pointers.values + panels.panelOffset(matrix: 0, panel: panel), scales: nil,
+                                                c: d.baseAddress!, accumulate: false)
+                        }
+                        for r in 0..<min(TileKernel.rows, item.rows) {
+                            #expect((0..<width).allSatisfy { direct[r * width + $0].bitPattern == tile[r * width + $0].bitPattern })
+                        }
                     }
                 }
             }

@@ -1,17 +1,16 @@
 extension GroupedPanelGEMM {
-    /// ``multiply(_:isa:a:tiles:panels:weights:source:into:)`` for ggml block panels, exact: each K-block
+    /// ``multiply(_:panel:isa:a:panels:weights:source:into:)`` for ggml block panels, exact: each K-block
     /// (``TileKernel/depthBlock`` k, whole blocks) of the item's panel is decoded once, by the reference
     /// decoders (``GGMLBlocks``), into an F32 panel slice `[kc][32]` (32 KiB, in L1) that the F32 micro-kernel
     /// then multiplies by every row tile of the item. Same decoded weights as the reference, F32 accumulation
     /// in ascending k: the result does not depend on the thread count or the batch.
-    static func multiplyBlocks(_ item: Item, type: GGMLBlockType, isa: TileKernel.ISA, a: PackedRows, tiles: UnsafeRawPointer,
+    static func multiplyBlocks(_ item: Item, panel: Int, type: GGMLBlockType, isa: TileKernel.ISA, a: PanelRows,
                                panels: PanelMatrices, weights: PanelPointers, source: Int, into c: UnsafeMutablePointer<Float>) {
         let k = panels.inFeatures
         let width = PanelMatrices.width
         let rowBytes = PanelMatrices.rowBytes(panels.element)
-        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: item.panel, source: source)
-        // Row tiles of one expert are consecutive in PackedRows: tile r/8 is 8·k floats further on.
-        let firstTile = tiles + 4 * a.paddedRow[item.firstRow] * k
+        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: panel, source: source)
+        let firstTile = a.firstTile(item, units: k)
         withUnsafeTemporaryAllocation(byteCount: TileKernel.depthBlock * width * 4, alignment: 64) { raw in
             let slice = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: Float.self)
             var k0 = 0

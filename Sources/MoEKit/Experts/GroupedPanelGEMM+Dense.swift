@@ -15,18 +15,21 @@ extension GroupedPanelGEMM {
     /// row-major. The router's logits and the GEMM-peak probe of ``MachineRoofs`` run on it.
     static func dense(_ rows: PackedRows, plan: RoutingPlan, panels: PanelMatrices, threads: Int,
                       into out: UnsafeMutableBufferPointer<Float>) {
-        let items = items(plan, panelCount: panels.panelCount)
+        let items = items(plan, panelCount: panels.panelCount, threads: threads)
         let (width, columns) = (PanelMatrices.width, panels.outFeatures)
         let w = panels.pointers
-        rows.withTiles { a in
+        rows.withTiles { tiles in
+            let a = PanelRows(rows: rows, tiles: tiles)
             do {
                 Parallel.forEach(items.count, threads: threads) { index in
                     let item = items[index]
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock * width) { tile in
-                        multiply(item, isa: .detected, a: rows, tiles: a, panels: panels, weights: w, into: tile.baseAddress!)
-                        for r in 0..<item.rows {
-                            for c in 0..<min(width, columns - item.panel * width) {
-                                out[(item.firstRow + r) * columns + item.panel * width + c] = tile[r * width + c]
+                        for panel in item.panels {
+                            multiply(item, panel: panel, isa: .detected, a: a, panels: panels, weights: w, into: tile.baseAddress!)
+                            for r in 0..<item.rows {
+                                for c in 0..<min(width, columns - panel * width) {
+                                    out[(item.firstRow + r) * columns + panel * width + c] = tile[r * width + c]
+                                }
                             }
                         }
                     }

@@ -1,75 +1,145 @@
 /// The grouped GEMM both projections share: for each expert e, its rows (consecutive 8-row tiles of
 /// ``PackedRows``, in ``RoutingPlan`` order) times the transposed weights of e, one 32-column panel
-/// at a time. Work is cut into (expert, row block, panel) items so a hot expert spreads over all
-/// threads; each item is computed by one thread, K-block by K-block, tile by tile, in a fixed order.
+/// at a time. Work is cut into (expert, row block, run of adjacent panels) items so a hot expert spreads
+/// over all threads; each item is computed by one thread, panel by panel, K-block by K-block, tile by
+/// tile, in a fixed order. A panel's result depends only on its rows and weights, never on how panels
+/// were cut into items, so results do not depend on the thread count.
 enum GroupedPanelGEMM {
     /// Rows per work item at most: 192 rows × 256 depth of A (192 KiB) stay in L2 while a panel streams past.
     static let rowBlock = 192
+    /// Work items per thread a region aims for: enough for the dynamic schedule to even out, few enough
+    /// that each item streams a long run of adjacent panels (contiguous weights: the prefetch ahead crosses
+    /// from one panel into the next). One panel per item made the two threads of a decode take alternate
+    /// panels, and FP8 lost 10–15 % of its bandwidth to the broken streams.
+    static let itemsPerThread = 8
 
     struct Item: Sendable {
         var expert: Int
         var firstRow: Int
         var rows: Int
-        var panel: Int
+        /// Adjacent panels, computed in ascending order.
+        var panels: Range<Int>
     }
 
-    /// All items of a plan for weights with `panelCount` panels, expert-major then row block then panel,
-    /// so consecutive items share their A block. An expert's rows are cut into ⌈rows / ``rowBlock``⌉
+    /// All items of a plan for weights with `panelCount` panels, expert-major then row block then panel
+    /// run, so consecutive items share their A block. An expert's rows are cut into ⌈rows / ``rowBlock``⌉
     /// blocks of (nearly) equal size, each a whole number of 8-row tiles: every block streams the expert's
     /// weights once, so 200 rows are 104 + 96 and not 192 + 8 (the 8 would stream the whole matrix for
     /// almost no work). A row's result does not depend on its block (tiles start at the same rows and
-    /// every row accumulates alone), so blocks may follow the batch.
-    static func items(_ plan: RoutingPlan, panelCount: Int) -> [Item] {
+    /// every row accumulates alone), so blocks may follow the batch. Each block's panels are cut into
+    /// runs of equal length (the last one shorter) so that the plan has about ``itemsPerThread`` items
+    /// per thread.
+    static func items(_ plan: RoutingPlan, panelCount: Int, threads: Int) -> [Item] {
         let tile = TileKernel.rows
-        var items: [Item] = []
+        var blocks: [(expert: Int, firstRow: Int, rows: Int)] = []
         for e in 0..<plan.expertCount {
             let count = plan.offsets[e + 1] - plan.offsets[e]
             guard count > 0 else { continue }
-            let blocks = (count + rowBlock - 1) / rowBlock
-            let size = ((count + blocks - 1) / blocks + tile - 1) / tile * tile
+            let cuts = (count + rowBlock - 1) / rowBlock
+            let size = ((count + cuts - 1) / cuts + tile - 1) / tile * tile
             var row = plan.offsets[e]
             while row < plan.offsets[e + 1] {
                 let rows = min(size, plan.offsets[e + 1] - row)
-                for p in 0..<panelCount { items.append(Item(expert: e, firstRow: row, rows: rows, panel: p)) }
+                blocks.append((e, row, rows))
                 row += rows
+            }
+        }
+        let target = max(1, threads) * itemsPerThread
+        let run = max(1, min(panelCount, blocks.count * panelCount / target))
+        var items: [Item] = []
+        items.reserveCapacity(blocks.count * ((panelCount + run - 1) / run))
+        for block in blocks {
+            var p = 0
+            while p < panelCount {
+                let end = min(panelCount, p + run)
+                items.append(Item(expert: block.expert, firstRow: block.firstRow, rows: block.rows, panels: p..<end))
+                p = end
             }
         }
         return items
     }
 
-    /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows, A given as
-    /// ``PackedRows`` (`tiles` its storage), W as panels (`weights` their bytes). `source` picks one of
-    /// interleaved stacks (gate 0, up 1). K-blocks of ``TileKernel/depthBlock`` k (or pairs), each a whole
-    /// number of scale groups (or a group a whole number of K-blocks), so a block's scales start with it.
+    /// `c[r][0..<32] = Σ_k A[item.firstRow + r, k] · W_e[panel column, k]` for the item's rows and one of
+    /// its panels, A given as ``PackedRows`` (`tiles` its storage), W as panels (`weights` their bytes).
+    /// `source` picks one of interleaved stacks (gate 0, up 1). K-blocks of ``TileKernel/depthBlock`` k
+    /// (or pairs), each a whole number of scale groups (or a group a whole number of K-blocks), so a
+    /// block's scales start with it.
     @inline(__always)
-    static func multiply(_ item: Item, isa: TileKernel.ISA, a: PackedRows, tiles: UnsafeRawPointer, panels: PanelMatrices,
+    static func multiply(_ item: Item, panel: Int, isa: TileKernel.ISA, a: PanelRows, panels: PanelMatrices,
                          weights: PanelPointers, source: Int = 0, into c: UnsafeMutablePointer<Float>) {
         if case .blocks(let type) = panels.element {
-            multiplyBlocks(item, type: type, isa: isa, a: a, tiles: tiles, panels: panels, weights: weights, source: source, into: c)
+            multiplyBlocks(item, panel: panel, type: type, isa: isa, a: a, panels: panels, weights: weights, source: source, into: c)
             return
         }
         let units = panels.depthUnits
         let rowBytes = PanelMatrices.rowBytes(panels.element)
-        let scaleRowBytes = PanelMatrices.scaleRowBytes(panels.element)
-        let group = panels.scaleGroup
-        let block = max(TileKernel.depthBlock, group)
-        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: item.panel, source: source)
-        let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: item.panel, source: source) }
-        // Row tiles of one expert are consecutive in PackedRows: tile r/8 is 8·units elements further on.
-        let firstTile = tiles + 4 * a.paddedRow[item.firstRow] * units
-        var k0 = 0
-        repeat {
-            let kc = min(block, units - k0)
-            let blockScales = scales.map { $0 + (k0 / group) * scaleRowBytes }
+        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: panel, source: source)
+        let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: panel, source: source) }
+        let firstTile = a.firstTile(item, units: units)
+        forEachDepthBlock(panels) { k0, kc, scaleShift in
             var r = 0
             while r < item.rows {
                 TileKernel.multiply(isa: isa, element: panels.element, rows: min(TileKernel.rows, item.rows - r), depth: kc,
-                                    a: firstTile + 4 * (r * units + k0 * TileKernel.rows), b: b + k0 * rowBytes, scales: blockScales,
-                                    c: c + r * PanelMatrices.width, accumulate: k0 > 0)
+                                    a: firstTile + 4 * (r * units + k0 * TileKernel.rows), b: b + k0 * rowBytes,
+                                    scales: scales.map { $0 + scaleShift }, c: c + r * PanelMatrices.width, accumulate: k0 > 0)
                 r += TileKernel.rows
             }
+        }
+    }
+
+    /// Two panels of a one-row item (decode) at once — `(panel, source)` pairs `first` into `c` and `second`
+    /// into `c2` — bit for bit two ``multiply(_:panel:isa:a:panels:weights:source:into:)`` calls, in one
+    /// kernel loop where ``TileKernel/multiplyOneRow(isa:element:depth:a:panelA:panelB:accumulate:)`` has one.
+    @inline(__always)
+    static func multiplyOneRow(_ item: Item, isa: TileKernel.ISA, a: PanelRows, panels: PanelMatrices, weights: PanelPointers,
+                               _ first: (panel: Int, source: Int), into c: UnsafeMutablePointer<Float>,
+                               _ second: (panel: Int, source: Int), into c2: UnsafeMutablePointer<Float>) {
+        guard item.rows == 1, !panels.element.isBlocks else {
+            multiply(item, panel: first.panel, isa: isa, a: a, panels: panels, weights: weights, source: first.source, into: c)
+            multiply(item, panel: second.panel, isa: isa, a: a, panels: panels, weights: weights, source: second.source, into: c2)
+            return
+        }
+        let units = panels.depthUnits
+        let rowBytes = PanelMatrices.rowBytes(panels.element)
+        let bA = weights.values + panels.panelOffset(matrix: item.expert, panel: first.panel, source: first.source)
+        let bB = weights.values + panels.panelOffset(matrix: item.expert, panel: second.panel, source: second.source)
+        let sA = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: first.panel, source: first.source) }
+        let sB = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: second.panel, source: second.source) }
+        let firstTile = a.firstTile(item, units: units)
+        forEachDepthBlock(panels) { k0, kc, scaleShift in
+            TileKernel.multiplyOneRow(isa: isa, element: panels.element, depth: kc, a: firstTile + 4 * k0 * TileKernel.rows,
+                                      panelA: (bA + k0 * rowBytes, sA.map { $0 + scaleShift }, c),
+                                      panelB: (bB + k0 * rowBytes, sB.map { $0 + scaleShift }, c2), accumulate: k0 > 0)
+        }
+    }
+
+    /// The K-blocks of a panel in ascending order: `body(k0, kc, scaleShift)` with `scaleShift` the byte offset
+    /// of the block's first scale row. A block is ``TileKernel/depthBlock`` units or one scale group, whichever
+    /// is larger, so a block's scales start with it.
+    @inline(__always)
+    static func forEachDepthBlock(_ panels: PanelMatrices, _ body: (_ k0: Int, _ kc: Int, _ scaleShift: Int) -> Void) {
+        let units = panels.depthUnits
+        let group = panels.scaleGroup
+        let block = max(TileKernel.depthBlock, group)
+        let scaleRowBytes = PanelMatrices.scaleRowBytes(panels.element)
+        var k0 = 0
+        repeat {
+            let kc = min(block, units - k0)
+            body(k0, kc, group > 0 ? (k0 / group) * scaleRowBytes : 0)
             k0 += kc
         } while k0 < units
+    }
+}
+
+/// The A side of a ``GroupedPanelGEMM`` region: the packed rows and their storage's base pointer.
+struct PanelRows {
+    var rows: PackedRows
+    var tiles: UnsafeRawPointer
+
+    /// The first row tile of an item: row tiles of one expert are consecutive in ``PackedRows``, tile r/8
+    /// is 8·units elements further on.
+    @inline(__always) func firstTile(_ item: GroupedPanelGEMM.Item, units: Int) -> UnsafeRawPointer {
+        tiles + 4 * rows.paddedRow[item.firstRow] * units
     }
 }
 

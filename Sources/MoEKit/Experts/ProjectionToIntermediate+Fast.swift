@@ -32,48 +32,58 @@ extension ProjectionToIntermediate {
             }
         }
         var output = PackedRows(plan: plan, depth: f, format: format)
-        let items = GroupedPanelGEMM.items(plan, panelCount: gateUp.panelCount)
+        let items = GroupedPanelGEMM.items(plan, panelCount: gateUp.panelCount, threads: threads)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
         let outputPaddedRow = output.paddedRow
         let weights = gateUp.pointers
         output.withMutableTiles { floats, words in
-            gathered.withTiles { a in
+            gathered.withTiles { tiles in
+                let a = PanelRows(rows: gathered, tiles: tiles)
                 do {
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
                             let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
-                            GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, tiles: a, panels: gateUp,
-                                                      weights: weights, source: 0, into: gateTile)
-                            if isGated {
-                                GroupedPanelGEMM.multiply(item, isa: isa, a: gathered, tiles: a, panels: gateUp,
-                                                          weights: weights, source: 1, into: upTile)
-                            }
-                            let columns = min(width, f - item.panel * width)
-                            let firstColumn = item.panel * width
-                            // The activation in place over the gate block.
-                            if kind == .gated(.silu) && isa == .avx512 && gateBias.isEmpty && upBias.isEmpty {
-                                // Vectorised SwiGLU (AVX-512 polynomial exp).
-                                for r in 0..<item.rows {
-                                    let g = gateTile + r * width
-                                    moe_swiglu_avx512(Int32(columns), g, nil, upTile + r * width, nil, g)
+                            for panel in item.panels {
+                                if isGated {
+                                    // Gate and up of one panel over the same A tiles while they are in cache (one
+                                    // kernel loop for both at one row).
+                                    GroupedPanelGEMM.multiplyOneRow(item, isa: isa, a: a, panels: gateUp, weights: weights,
+                                                                    (panel, 0), into: gateTile, (panel, 1), into: upTile)
+                                } else {
+                                    GroupedPanelGEMM.multiply(item, panel: panel, isa: isa, a: a, panels: gateUp,
+                                                              weights: weights, source: 0, into: gateTile)
                                 }
-                            } else {
-                                for r in 0..<item.rows {
-                                    for c in 0..<columns {
-                                        let j = firstColumn + c
-                                        // Ungated kinds have no up block (never written): their activation ignores `up`.
-                                        var g = gateTile[r * width + c], u = isGated ? upTile[r * width + c] : 0
-                                        if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
-                                        if !upBias.isEmpty { u += upBias[item.expert * f + j] }
-                                        gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
-                                    }
-                                }
+                                activate(item, panel: panel, gate: gateTile, up: upTile)
+                                PackedRows.writeBlock(gateTile, rows: item.rows, columns: min(width, f - panel * width),
+                                                      firstPaddedRow: outputPaddedRow[item.firstRow], firstColumn: panel * width,
+                                                      depth: f, format: format, isa: isa, floats: floats, words: words)
                             }
-                            PackedRows.writeBlock(gateTile, rows: item.rows, columns: columns, firstPaddedRow: outputPaddedRow[item.firstRow],
-                                                  firstColumn: firstColumn, depth: f, format: format, isa: isa, floats: floats, words: words)
                         }
                     }
+                }
+            }
+        }
+        /// Bias and activation of one item's panel, in place over the gate block.
+        func activate(_ item: GroupedPanelGEMM.Item, panel: Int, gate gateTile: UnsafeMutablePointer<Float>, up upTile: UnsafeMutablePointer<Float>) {
+            let columns = min(width, f - panel * width)
+            let firstColumn = panel * width
+            if kind == .gated(.silu) && isa == .avx512 && gateBias.isEmpty && upBias.isEmpty {
+                // Vectorised SwiGLU (AVX-512 polynomial exp).
+                for r in 0..<item.rows {
+                    let g = gateTile + r * width
+                    moe_swiglu_avx512(Int32(columns), g, nil, upTile + r * width, nil, g)
+                }
+                return
+            }
+            for r in 0..<item.rows {
+                for c in 0..<columns {
+                    let j = firstColumn + c
+                    // Ungated kinds have no up block (never written): their activation ignores `up`.
+                    var g = gateTile[r * width + c], u = isGated ? upTile[r * width + c] : 0
+                    if !gateBias.isEmpty { g += gateBias[item.expert * f + j] }
+                    if !upBias.isEmpty { u += upBias[item.expert * f + j] }
+                    gateTile[r * width + c] = ExpertActivation.apply(kind, gate: g, up: u)
                 }
             }
         }

@@ -68,22 +68,41 @@ public enum ProjectionToOutput {
         let (h, k) = (experts.hiddenSize, plan.expertsPerToken)
         let down = experts.down
         let width = PanelMatrices.width
-        let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount)
+        let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount, threads: threads)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
         let weights = down.pointers
-        packedRows.withTiles { a in
+        packedRows.withTiles { tiles in
+            let a = PanelRows(rows: packedRows, tiles: tiles)
             rowsOut.withUnsafeMutableBufferPointer { out in
                 do {
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: GroupedPanelGEMM.rowBlock * width) { tile in
-                            GroupedPanelGEMM.multiply(item, isa: isa, a: packedRows, tiles: a, panels: down, weights: weights, into: tile.baseAddress!)
-                            let columns = min(width, h - item.panel * width)
-                            for r in 0..<item.rows {
-                                for c in 0..<columns {
-                                    let o = item.panel * width + c
-                                    out[(item.firstRow + r) * h + o] = tile[r * width + c] + (downBias.isEmpty ? 0 : downBias[item.expert * h + o])
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
+                            let first = tile.baseAddress.unsafelyUnwrapped, second = first + GroupedPanelGEMM.rowBlock * width
+                            // Panels two at a time (one kernel loop for both at one row), then the last alone.
+                            var panel = item.panels.lowerBound
+                            while panel < item.panels.upperBound {
+                                if panel + 1 < item.panels.upperBound {
+                                    GroupedPanelGEMM.multiplyOneRow(item, isa: isa, a: a, panels: down, weights: weights,
+                                                                    (panel, 0), into: first, (panel + 1, 0), into: second)
+                                    write(item, panel: panel, first)
+                                    write(item, panel: panel + 1, second)
+                                    panel += 2
+                                } else {
+                                    GroupedPanelGEMM.multiply(item, panel: panel, isa: isa, a: a, panels: down, weights: weights, into: first)
+                                    write(item, panel: panel, first)
+                                    panel += 1
+                                }
+                            }
+                            /// One panel's `[rows, 32]` block (+ bias) into the row-packed buffer.
+                            func write(_ item: GroupedPanelGEMM.Item, panel: Int, _ block: UnsafeMutablePointer<Float>) {
+                                let columns = min(width, h - panel * width)
+                                for r in 0..<item.rows {
+                                    for c in 0..<columns {
+                                        let o = panel * width + c
+                                        out[(item.firstRow + r) * h + o] = block[r * width + c] + (downBias.isEmpty ? 0 : downBias[item.expert * h + o])
+                                    }
                                 }
                             }
                         }

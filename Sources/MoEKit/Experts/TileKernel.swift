@@ -126,6 +126,35 @@ enum TileKernel {
         }
     }
 
+    /// One row over two panels of the same depth and element (decode): `cA (+)= a · panelA` and
+    /// `cB (+)= a · panelB`, bit for bit two ``multiply(isa:element:rows:depth:a:b:scales:c:accumulate:)``
+    /// calls with `rows` 1. Where a kernel takes both panels in one loop (FP8 and MXFP4 on AVX-512: four FMA
+    /// chains instead of two, so the FMA latency no longer bounds a core), it runs that; else the two calls.
+    @inline(__always)
+    static func multiplyOneRow(isa: ISA, element: PanelMatrices.Element, depth: Int, a: UnsafeRawPointer,
+                               panelA: (b: UnsafeRawPointer, scales: UnsafeRawPointer?, c: UnsafeMutablePointer<Float>),
+                               panelB: (b: UnsafeRawPointer, scales: UnsafeRawPointer?, c: UnsafeMutablePointer<Float>),
+                               accumulate: Bool) {
+        let x = a.assumingMemoryBound(to: Float.self)
+        switch (element, isa) {
+        case (.fp8(let group), .avx512):
+            moe_panel_pair_fp8_avx512(Int32(depth), x, panelA.b.assumingMemoryBound(to: UInt8.self),
+                                      panelA.scales.unsafelyUnwrapped.assumingMemoryBound(to: Float.self),
+                                      panelB.b.assumingMemoryBound(to: UInt8.self),
+                                      panelB.scales.unsafelyUnwrapped.assumingMemoryBound(to: Float.self),
+                                      Int32(group), panelA.c, panelB.c, accumulate ? 1 : 0)
+        case (.mxfp4, .avx512):
+            moe_panel_pair_mxfp4_avx512(Int32(depth), x, panelA.b.assumingMemoryBound(to: UInt8.self),
+                                        panelA.scales.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self),
+                                        panelB.b.assumingMemoryBound(to: UInt8.self),
+                                        panelB.scales.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self),
+                                        panelA.c, panelB.c, accumulate ? 1 : 0)
+        default:
+            multiply(isa: isa, element: element, rows: 1, depth: depth, a: a, b: panelA.b, scales: panelA.scales, c: panelA.c, accumulate: accumulate)
+            multiply(isa: isa, element: element, rows: 1, depth: depth, a: a, b: panelB.b, scales: panelB.scales, c: panelB.c, accumulate: accumulate)
+        }
+    }
+
     /// One BF16-compute micro-tile: `pairs` k-pairs of bf16 activations (`a[kp·8 + r]`) and weights
     /// (`b[kp·32 + n]`). `vdpbf16ps` on AVX-512 BF16 CPUs; elsewhere each pair is widened exactly and
     /// accumulated in F32 (same math, not the same last bit as the instruction).

@@ -32,6 +32,9 @@ struct PanelMatrices: @unchecked Sendable {
         /// ggml blocks as stored: a panel "row" is one k-block, `panel[b][n]` = block b of column n
         /// (``GGMLBlockType/bytesPerBlock`` bytes; zero blocks past `out`).
         case blocks(GGMLBlockType)
+
+        /// Whether this is a ggml block element (decoded a K-block at a time, not in registers).
+        var isBlocks: Bool { if case .blocks = self { true } else { false } }
     }
 
     let element: Element
