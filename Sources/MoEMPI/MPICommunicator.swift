@@ -67,59 +67,116 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func allToAll(_ send: [[UInt8]]) throws -> [[UInt8]] {
         guard send.count == size else { throw CommunicatorError.mismatch("all-to-all with \(send.count) messages for \(size) ranks") }
-        var sendCounts = send.map { Int32($0.count) }
-        var recvCounts = [Int32](repeating: 0, count: size)
-        try wait("all-to-all sizes") { request in
-            MPI_Ialltoall(&sendCounts, 1, cmpi_int(), &recvCounts, 1, cmpi_int(), comm, request)
+        let sendLayout = try CollectiveCounts(send.map(\.count), operation: "all-to-all")
+        let memory = CollectiveMemory()
+        let sendCounts = memory.copy(sendLayout.counts), recvCounts = memory.copy([Int32](repeating: 0, count: size))
+        try wait("all-to-all sizes", memory) { request in
+            MPI_Ialltoall(sendCounts, 1, cmpi_int(), recvCounts, 1, cmpi_int(), comm, request)
         }
-        var sendBuffer = send.flatMap { $0 }
-        var sendDispls = Self.displacements(sendCounts)
-        var recvDispls = Self.displacements(recvCounts)
-        var recvBuffer = [UInt8](repeating: 0, count: Int(recvCounts.reduce(0, +)))
-        try wait("all-to-all") { request in
-            MPI_Ialltoallv(&sendBuffer, &sendCounts, &sendDispls, cmpi_byte(), &recvBuffer, &recvCounts, &recvDispls,
+        let recvLayout = try CollectiveCounts((0..<size).map { Int(recvCounts[$0]) }, operation: "all-to-all")
+        let sendBuffer = memory.copy(send.flatMap { $0 }), sendDispls = memory.copy(sendLayout.displacements)
+        let recvBuffer = memory.bytes(recvLayout.total), recvDispls = memory.copy(recvLayout.displacements)
+        try wait("all-to-all", memory) { request in
+            MPI_Ialltoallv(sendBuffer, sendCounts, sendDispls, cmpi_byte(), recvBuffer, recvCounts, recvDispls,
                            cmpi_byte(), comm, request)
         }
-        return (0..<size).map { Array(recvBuffer[Int(recvDispls[$0])..<Int(recvDispls[$0] + recvCounts[$0])]) }
+        defer { memory.release() }
+        return (0..<size).map { Array(UnsafeBufferPointer(start: recvBuffer + Int(recvDispls[$0]), count: Int(recvCounts[$0]))) }
     }
 
     public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
-        var count = Int32(bytes.count)
-        var counts = [Int32](repeating: 0, count: size)
-        try wait("all-gather sizes") { request in
-            MPI_Iallgather(&count, 1, cmpi_int(), &counts, 1, cmpi_int(), comm, request)
+        let own = try CollectiveCounts([bytes.count], operation: "all-gather")
+        let memory = CollectiveMemory()
+        let count = memory.copy(own.counts), counts = memory.copy([Int32](repeating: 0, count: size))
+        try wait("all-gather sizes", memory) { request in
+            MPI_Iallgather(count, 1, cmpi_int(), counts, 1, cmpi_int(), comm, request)
         }
-        var displs = Self.displacements(counts)
-        var sendBuffer = bytes
-        var recvBuffer = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
-        try wait("all-gather") { request in
-            MPI_Iallgatherv(&sendBuffer, count, cmpi_byte(), &recvBuffer, &counts, &displs, cmpi_byte(), comm, request)
+        let layout = try CollectiveCounts((0..<size).map { Int(counts[$0]) }, operation: "all-gather")
+        let sendBuffer = memory.copy(bytes), displs = memory.copy(layout.displacements)
+        let recvBuffer = memory.bytes(layout.total)
+        try wait("all-gather", memory) { request in
+            MPI_Iallgatherv(sendBuffer, count[0], cmpi_byte(), recvBuffer, counts, displs, cmpi_byte(), comm, request)
         }
-        return (0..<size).map { Array(recvBuffer[Int(displs[$0])..<Int(displs[$0] + counts[$0])]) }
+        defer { memory.release() }
+        return (0..<size).map { Array(UnsafeBufferPointer(start: recvBuffer + Int(displs[$0]), count: Int(counts[$0]))) }
     }
 
-    /// Starts a non-blocking collective and polls it until it completes or the deadline passes.
-    private func wait(_ operation: String, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws {
-        var request: MPI_Request? = cmpi_request_null()
-        guard start(&request) == cmpi_success() else { throw CommunicatorError.transport("\(operation) could not start") }
+    /// Starts a non-blocking collective and polls it until it completes or the deadline passes. Every buffer
+    /// the collective touches lives in `memory`, which stays allocated while MPI may still use it: on a
+    /// timeout or failure the collective is still pending (MPI cannot cancel a collective), so `memory` is
+    /// abandoned, never freed, and the caller aborts the job.
+    private func wait(_ operation: String, _ memory: CollectiveMemory,
+                      _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws {
+        let request = memory.request()
+        guard start(request) == cmpi_success() else {
+            memory.release()  // nothing started: nothing can touch the buffers
+            throw CommunicatorError.transport("\(operation) could not start")
+        }
         let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
         var done: Int32 = 0
         while true {
-            guard MPI_Test(&request, &done, cmpi_status_ignore()) == cmpi_success() else {
+            guard MPI_Test(request, &done, cmpi_status_ignore()) == cmpi_success() else {
+                memory.abandon()
                 throw CommunicatorError.transport("\(operation) failed")
             }
             if done != 0 { return }
             if ContinuousClock.now > deadline {
+                memory.abandon()
                 throw CommunicatorError.timedOut(rank: rank, operation: operation, seconds: timeoutSeconds)
             }
             usleep(50)
         }
     }
+}
 
-    private static func displacements(_ counts: [Int32]) -> [Int32] {
-        var displs = [Int32](repeating: 0, count: counts.count)
-        for i in 1..<max(counts.count, 1) { displs[i] = displs[i - 1] + counts[i - 1] }
-        return displs
+/// The memory a non-blocking collective reads and writes (buffers, counts, displacements, the request),
+/// allocated by hand so that it stays where MPI was told it is until the collective completes — Swift's
+/// `&array` arguments are valid only for the duration of the `MPI_I*` call itself. ``release()`` frees it
+/// once the last collective using it has completed; after a timeout it is ``abandon()``ed (leaked on
+/// purpose: the pending collective may still write into it, and the job is about to be aborted).
+private final class CollectiveMemory {
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var abandoned = false
+
+    /// A pinned copy of `values`.
+    func copy<T: BitwiseCopyable>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let p = allocate(T.self, count: values.count)
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { p.update(from: base, count: values.count) } }
+        return p
     }
+
+    /// `count` pinned bytes, zeroed (the collective writes them).
+    func bytes(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        let p = allocate(UInt8.self, count: count)
+        p.initialize(repeating: 0, count: count)
+        return p
+    }
+
+    /// A pinned request handle, initialised to `MPI_REQUEST_NULL`.
+    func request() -> UnsafeMutablePointer<MPI_Request?> {
+        let p = allocate(MPI_Request?.self, count: 1)
+        p.initialize(to: cmpi_request_null())
+        return p
+    }
+
+    private func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        // At least one element, so a zero-length buffer still has a valid, distinct address.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride,
+                                                   alignment: max(MemoryLayout<T>.alignment, 16))
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// Frees everything (only when no collective using it can still be pending).
+    func release() {
+        guard !abandoned else { return }
+        for block in blocks { block.deallocate() }
+        blocks = []
+    }
+
+    /// Leaves everything allocated for good: a collective that timed out may still be using it.
+    func abandon() { abandoned = true }
+
+    deinit { release() }
 }
 #endif

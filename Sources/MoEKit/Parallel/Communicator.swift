@@ -43,6 +43,9 @@ public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertib
     case mismatch(String)
     /// The transport reported an error.
     case transport(String)
+    /// A collective's messages exceed what the transport can address in one call (MPI: 32-bit counts and
+    /// displacements, 2 GiB − 1 bytes).
+    case messageTooLarge(operation: String, bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -50,6 +53,8 @@ public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertib
         case .peerFailed(let rank, let reason): "rank \(rank): another rank failed: \(reason)"
         case .mismatch(let what): "ranks disagree: \(what)"
         case .transport(let what): "communication failed: \(what)"
+        case .messageTooLarge(let op, let bytes, let limit):
+            "\(op) needs \(bytes) bytes in one call, over the transport's limit of \(limit) bytes (use more ranks or fewer tokens a batch)"
         }
     }
 }
