@@ -8,6 +8,10 @@ import Synchronization
 /// do not depend on the scheduling. Idle workers spin briefly on an atomic generation counter before
 /// sleeping on a condition variable, so back-to-back regions (one MoE layer is several) cost about a
 /// microsecond instead of a thread wake-up each. The calling thread works too.
+///
+/// Regions from different threads run one after another (one lock). A region started from inside a
+/// region's item (nested parallelism) runs its items inline on the calling thread instead of waiting for
+/// workers that are busy with the outer region — it would deadlock otherwise.
 final class WorkerPool: @unchecked Sendable {
     /// The process-wide pool, sized to the machine (callers choose how many threads a region uses).
     static let shared = WorkerPool(workerCount: max(0, Parallel.defaultThreadCount - 1))
@@ -49,7 +53,7 @@ final class WorkerPool: @unchecked Sendable {
     /// returns when all are done. Regions from different callers run one after another.
     func run(count: Int, threads: Int, _ body: (Int) -> Void) {
         let helpers = min(max(threads, 1), count, workerCount + 1) - 1
-        guard helpers > 0 else {
+        guard helpers > 0, !RegionMarker.isInside else {
             for i in 0..<count { body(i) }
             return
         }
@@ -64,7 +68,9 @@ final class WorkerPool: @unchecked Sendable {
                 generation.add(1, ordering: .releasing)
                 pthread_cond_broadcast(wake)
                 pthread_mutex_unlock(mutex)
+                RegionMarker.isInside = true
                 drain(body, count: count)
+                RegionMarker.isInside = false
                 while finishedWorkers.load(ordering: .acquiring) < workerCount { spinPause() }
                 job = nil
             }
@@ -80,6 +86,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop(index: Int) {
+        RegionMarker.isInside = true  // a worker only ever runs region items
         var seen = 0
         while true {
             var spins = 0
@@ -108,6 +115,20 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     @inline(__always) private func spinPause() { moe_spin_pause() }
+}
+
+/// Whether the current thread is running a region's items (a per-thread flag).
+private enum RegionMarker {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var isInside: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
 }
 
 /// What a worker thread needs to start.
