@@ -97,7 +97,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         case .fp8: order = [.fp8, .bf16, .f16, .f32]
         case .bf16, .mxfp4: order = [.bf16, .f16, .f32]
         case .f16: order = [.f16, .bf16, .f32]
-        case .f32: order = [.f32]
+        case .f32, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: order = [.f32]  // ggml blocks: decoded to F32
         }
         return order.first { (peakFLOPS[$0.rawValue] ?? 0) > 0 }
     }

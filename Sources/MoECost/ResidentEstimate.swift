@@ -140,6 +140,7 @@ extension WeightDType {
         case .f16: .f16
         case .fp8: .fp8E4M3(blockRows: 128, blockColumns: 128)
         case .mxfp4: .mxfp4
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: ggmlBlockType.map { .ggml($0) } ?? .f32
         }
     }
 }

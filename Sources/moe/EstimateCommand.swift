@@ -35,13 +35,14 @@ struct EstimateCommand: ParsableCommand {
             Examples:
               moe estimate --config Mixtral-8x7B/config.json
               moe estimate --config gpt-oss-120b/config.json --tokens 512 --hardware h100 --json
+              moe estimate --config Qwen3-30B-A3B-Q4_K_M.gguf
               moe estimate --config gpt3-7b.json --ffn-scaling balanced --experts 64 --tokens 512
               moe bench --json bench.json && moe estimate --calibrate bench.json
               moe estimate --bench-case bench.json --hardware this-machine
               moe estimate --preset qwen3 --tokens 128 --hardware this-machine --plot qwen3.svg
             """)
 
-    @Option(help: "A model's config.json or a MoEKit model JSON.") var config: String?
+    @Option(help: "A model's config.json, a MoEKit model JSON, or a GGUF file (its own sizes and ggml types).") var config: String?
     @Option(help: "Tokens in the batch: adds FLOPs, bytes and predicted time.") var tokens: Int?
     @Option(help: "Expert-parallel devices, for all-to-all bytes.") var devices = 1
     @Option(help: "A built-in hardware profile, this-machine, or a JSON profile file.") var hardware = "cpu-2core"
@@ -108,13 +109,16 @@ struct EstimateCommand: ParsableCommand {
                 return
             }
             let config = config!
-            if config.lowercased().hasSuffix(".gguf") {
-                throw CostError.usage("\(config): moe estimate reads a config.json or a MoEKit model JSON, not a GGUF file yet; "
-                                      + "moe inspect --checkpoint \(config) gives its layers, ggml types and resident bytes")
-            }
             let shape: ModelShape
             var scaling: FFNScaling?
-            if let name = ffnScaling {
+            if ModelSource.isGGUF(config) {
+                // A GGUF file is estimated as it is: its own experts, widths and ggml types.
+                if let given = ffnScaling ?? experts.map({ "\($0)" }) ?? topK.map({ "\($0)" }) {
+                    throw CostError.invalidOption(name: ffnScaling != nil ? "ffn-scaling" : experts != nil ? "experts" : "top-k",
+                                                  value: given, reason: "rescales a config.json; a GGUF file is estimated as it is")
+                }
+                shape = try ModelShape(gguf: GGUFModel(path: config))
+            } else if let name = ffnScaling {
                 guard let mode = FFNScaling(rawValue: name) else {
                     throw CostError.invalidOption(name: "ffn-scaling", value: name, reason: "must be balanced, compute or capacity")
                 }

@@ -175,8 +175,13 @@ struct GGUFCLITests {
             try data.prefix(40).write(to: URL(fileURLWithPath: path))
             return ["inspect", "--checkpoint", path]
         },
-        BadInvocation(name: "moe estimate of a GGUF file", expected: "not a GGUF file yet; moe inspect --checkpoint") { _ in
-            ["estimate", "--config", fixturesDirectory + "/qwen2moe-gguf/model.gguf"]
+        BadInvocation(name: "moe estimate of a GGUF file with --top-k", expected: "--top-k 2 rescales a config.json; a GGUF file is estimated as it is") { _ in
+            ["estimate", "--config", fixturesDirectory + "/qwen2moe-gguf/model.gguf", "--top-k", "2"]
+        },
+        BadInvocation(name: "moe estimate of a GGUF file without attention keys", expected: "missing required key 'olmoe.attention.head_count'") { scratch in
+            var w = GGUFTestModels.writer(.olmoe)
+            w.remove("olmoe.attention.head_count")
+            return ["estimate", "--config", try w.write(named: "model.gguf", in: scratch.path)]
         },
         BadInvocation(name: "moe run on a missing GGUF file", expected: "nowhere.gguf") { scratch in
             ["run", "--checkpoint", scratch.path + "/nowhere.gguf"]

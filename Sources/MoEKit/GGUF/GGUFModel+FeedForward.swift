@@ -110,7 +110,7 @@ extension GGUFModel {
     }
 
     /// The weight store's format of a ggml type (F32, F16, BF16, the ``GGMLBlockType``s); `nil` for the others.
-    static func weightFormat(_ type: GGMLType) -> WeightFormat? {
+    public static func weightFormat(_ type: GGMLType) -> WeightFormat? {
         switch type {
         case .f32: .f32
         case .f16: .f16
