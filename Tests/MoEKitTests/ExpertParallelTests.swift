@@ -165,6 +165,11 @@ struct MeshTests {
         #expect(try MeshShape(parsing: "4x2").rankCount == 8)
         #expect(throws: ParallelError.invalidMesh("2by2")) { try MeshShape(parsing: "2by2") }
         #expect(throws: ParallelError.invalidDeviceCount(0)) { try MeshShape(parsing: "0x2") }
+        for text in ["2x2x", "x2x2", "2xx2", "2x", ""] {
+            #expect(throws: ParallelError.invalidMesh(text)) { try MeshShape(parsing: text) }
+        }
+        // EP · TP must not overflow: rankCount would trap.
+        #expect(throws: ParallelError.invalidMesh("\(1 << 62)x4")) { try MeshShape(parsing: "\(1 << 62)x4") }
     }
 }
 

@@ -50,16 +50,22 @@ public struct MeshShape: Sendable, Equatable, CustomStringConvertible {
     public let expertParallel: Int
     public let tensorParallel: Int
 
+    /// - Throws: ``ParallelError/invalidDeviceCount(_:)`` for a side below 1, ``ParallelError/invalidMesh(_:)``
+    ///   when EP · TP overflows `Int`.
     public init(expertParallel: Int, tensorParallel: Int) throws(ParallelError) {
         guard expertParallel >= 1 else { throw .invalidDeviceCount(expertParallel) }
         guard tensorParallel >= 1 else { throw .invalidDeviceCount(tensorParallel) }
+        guard !expertParallel.multipliedReportingOverflow(by: tensorParallel).overflow else {
+            throw .invalidMesh("\(expertParallel)x\(tensorParallel)")
+        }
         self.expertParallel = expertParallel
         self.tensorParallel = tensorParallel
     }
 
-    /// Parses `EPxTP`, e.g. `2x2`.
+    /// Parses `EPxTP`, e.g. `2x2` (exactly two decimal integers around one `x` or `X`).
+    /// - Throws: ``ParallelError/invalidMesh(_:)``, or the errors of ``init(expertParallel:tensorParallel:)``.
     public init(parsing text: String) throws(ParallelError) {
-        let parts = text.lowercased().split(separator: "x")
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, let ep = Int(parts[0]), let tp = Int(parts[1]) else { throw .invalidMesh(text) }
         try self.init(expertParallel: ep, tensorParallel: tp)
     }
