@@ -29,24 +29,40 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @Option(help: "quick, full, realsize (real models' layer sizes), or smoke (tiny shapes, for tests).") var suite = "quick"
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Timed repeats per case (median reported), each on different tokens (default 5; realsize 2).") var repeats: Int?
+    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
+    var threads: Int?
+    @Option(parsing: .unconditional, help: Flags.benchRepeats.help("Timed repeats per case (median reported), each on different tokens (default 5; realsize 2)."),
+            transform: Flags.benchRepeats.parse) var repeats: Int?
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @Option(help: "Only cases matching every word: a word is part of the preset's name or one of the case name's words (e.g. 'mixtral bf16-compute T=512').") var filter: String?
-    @Option(help: "Run every case expert-parallel over D in-process devices and report the all-to-all bytes.") var devices = 1
+    @Option(parsing: .unconditional, help: Flags.devices.help("Run every case expert-parallel over D in-process devices and report the all-to-all bytes.", default: 1),
+            transform: Flags.devices.parse) var devices = 1
+
+    /// The checks between flags, before the machine's roofs are measured; each flag's own range is checked as
+    /// it is parsed (``Flags``).
+    func validate() throws {
+        let chosen = try chosenSuite()
+        if chosen == .realsize, devices != 1 { throw CLIError.invalidOption("--suite realsize runs on one device (got --devices \(devices))") }
+        for c in chosen.cases where c.matches(filter) {
+            try checkExpertSplit(c.config.expertCount, over: devices, flag: "--devices \(devices)",
+                                 experts: "the \(c.config.expertCount) experts of \(c.name)")
+        }
+    }
+
+    /// `--suite` as a ``BenchSuite``.
+    private func chosenSuite() throws(CLIError) -> BenchSuite {
+        guard let chosen = BenchSuite(rawValue: suite) else {
+            throw .invalidOption("--suite must be quick, full, realsize or smoke (got '\(suite)')")
+        }
+        return chosen
+    }
 
     func run() throws {
         try reportingErrors {
-            guard let chosen = BenchSuite(rawValue: suite) else {
-                throw CLIError.invalidOption("--suite must be quick, full, realsize or smoke (got '\(suite)')")
-            }
+            let chosen = try chosenSuite()
             let cases = chosen.cases
-            guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
             let repeats = self.repeats ?? (chosen == .realsize ? 2 : 5)
-            guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
-            if chosen == .realsize, devices != 1 { throw CLIError.invalidOption("--suite realsize runs on one device (got --devices \(devices))") }
             let threadCount = threads ?? Parallel.defaultThreadCount
-            guard threadCount >= 1 else { throw CLIError.invalidOption("--threads must be at least 1") }
             // The smoke suite measures small roofs too: it checks the path, not the machine.
             let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
             progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")

@@ -43,15 +43,21 @@ struct EstimateCommand: ParsableCommand {
             """)
 
     @Option(help: "A model's config.json, a MoEKit model JSON, or a GGUF file (its own sizes and ggml types).") var config: String?
-    @Option(help: "Tokens in the batch: adds FLOPs, bytes and predicted time.") var tokens: Int?
-    @Option(help: "Expert-parallel devices, for all-to-all bytes.") var devices = 1
+    @Option(parsing: .unconditional,
+            help: Flags.estimateTokens.help("Tokens in the batch: adds FLOPs, bytes and predicted time; at most \(Flags.blockEstimateTokens.bounds.upperBound) with --preset."),
+            transform: Flags.estimateTokens.parse) var tokens: Int?
+    @Option(parsing: .unconditional, help: Flags.estimateDevices.help("Expert-parallel devices, for all-to-all bytes.", default: 1),
+            transform: Flags.estimateDevices.parse) var devices = 1
     @Option(help: "A built-in hardware profile, this-machine, or a JSON profile file.") var hardware = "cpu-2core"
     @Option(name: .customLong("ffn-scaling"), help: "balanced, compute or capacity: derive an MoE from a dense config.")
     var ffnScaling: String?
-    @Option(help: "Experts for --ffn-scaling (default: the config's num_experts).") var experts: Int?
-    @Option(name: .customLong("top-k"), help: "Experts per token for --ffn-scaling (default: the config's, else 2).")
-    var topK: Int?
-    @Option(help: "Routing skew: 0 is uniform, s > 0 a Zipf law 1/i^s over experts.") var skew = 0.0
+    @Option(parsing: .unconditional, help: Flags.experts.help("Experts for --ffn-scaling (default: the config's num_experts)."),
+            transform: Flags.experts.parse) var experts: Int?
+    @Option(name: .customLong("top-k"), parsing: .unconditional,
+            help: Flags.topK.help("Experts per token for --ffn-scaling, at most the experts (default: the config's, else 2)."),
+            transform: Flags.topK.parse) var topK: Int?
+    @Option(parsing: .unconditional, help: Flags.skew.help("Routing skew: 0 is uniform, s > 0 a Zipf law 1/i^s over experts.", default: 0),
+            transform: Flags.skew.parse) var skew = 0.0
     @Option(help: "Build the this-machine profile from a 'moe bench --json' file.") var calibrate: String?
     @Option(name: .customLong("save-profile"), help: "Where --calibrate saves the profile (default .moekit/this-machine.json).")
     var saveProfile: String?
@@ -64,24 +70,31 @@ struct EstimateCommand: ParsableCommand {
     @Option(help: "Write an SVG of predicted time vs tokens per hardware profile.") var plot: String?
     @Flag(help: "Print one JSON object.") var json = false
 
+    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``).
+    func validate() throws {
+        let modes = [config != nil, calibrate != nil, benchCase != nil, preset != nil].filter { $0 }.count
+        guard modes == 1 else {
+            throw CostError.usage("moe estimate needs exactly one of --config, --calibrate, --bench-case, --preset (got \(modes == 0 ? "none" : "\(modes)"))")
+        }
+        if saveProfile != nil || noFit, calibrate == nil {
+            throw CostError.usage("--\(saveProfile != nil ? "save-profile" : "no-fit") needs --calibrate")
+        }
+        if dtype != nil || compute != nil, preset == nil {
+            throw CostError.usage("--\(dtype != nil ? "dtype" : "compute") needs --preset")
+        }
+        if plot != nil, config == nil, preset == nil {
+            throw CostError.usage("--plot needs --config or --preset")
+        }
+        if let tokens, preset != nil, !Flags.blockEstimateTokens.bounds.contains(tokens) {
+            throw CostError.invalidOption(name: "tokens", value: "\(tokens)", reason: "with --preset must be in \(Flags.blockEstimateTokens)")
+        }
+        if let topK, let experts, topK > experts {
+            throw CostError.invalidOption(name: "top-k", value: "\(topK)", reason: "must be at most --experts \(experts)")
+        }
+    }
+
     func run() throws {
         try reportingErrors {
-            if let tokens, tokens < 1 { throw CostError.invalidOption(name: "tokens", value: "\(tokens)", reason: "must be at least 1") }
-            guard devices >= 1 else { throw CostError.invalidOption(name: "devices", value: "\(devices)", reason: "must be at least 1") }
-            guard skew.isFinite, skew >= 0 else { throw CostError.invalidOption(name: "skew", value: "\(skew)", reason: "must be finite and not negative") }
-            let modes = [config != nil, calibrate != nil, benchCase != nil, preset != nil].filter { $0 }.count
-            guard modes == 1 else {
-                throw CostError.usage("moe estimate needs exactly one of --config, --calibrate, --bench-case, --preset (got \(modes == 0 ? "none" : "\(modes)"))")
-            }
-            if saveProfile != nil || noFit, calibrate == nil {
-                throw CostError.usage("--\(saveProfile != nil ? "save-profile" : "no-fit") needs --calibrate")
-            }
-            if dtype != nil || compute != nil, preset == nil {
-                throw CostError.usage("--\(dtype != nil ? "dtype" : "compute") needs --preset")
-            }
-            if plot != nil, config == nil, preset == nil {
-                throw CostError.usage("--plot needs --config or --preset")
-            }
             if let calibrate {
                 let calibration = try Calibration(benchFile: calibrate, fitted: !noFit)
                 let path = saveProfile ?? HardwareProfile.thisMachineDefaultPath

@@ -27,20 +27,30 @@ struct ForwardCommand: ParsableCommand {
 
     @Option(help: "Checkpoint folder (config.json + model.safetensors or a sharded index), or a .gguf file (the first of split shards).")
     var checkpoint: String
-    @Option(help: "Decoder layer index.") var layer: Int
+    @Option(parsing: .unconditional, help: Flags.layer.help("Decoder layer index."), transform: Flags.layer.parse) var layer: Int
     @Option(help: "Input .safetensors with `hidden_states`.") var input: String
     @Option(help: "Output .safetensors to write.") var output: String
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
-    @Option(help: "A 2-D device mesh EPxTP, e.g. 2x2: experts split over EP groups, each expert's columns over TP ranks (in process).")
-    var mesh: String?
+    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
+    var threads: Int?
+    @Option(parsing: .unconditional, help: Flags.devices.help("Devices for expert parallelism, in process (D must divide the number of experts).", default: 1),
+            transform: Flags.devices.parse) var devices = 1
+    @Option(parsing: .unconditional,
+            help: "A 2-D device mesh EPxTP, e.g. 2x2: experts split over EP groups, each expert's columns over TP ranks (in process; EP·TP at most \(Flags.meshRanks)).",
+            transform: Flags.mesh) var mesh: MeshShape?
     @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
     @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe forward … --mpi): the ranks are the devices; rank 0 reads the input and writes the output. Needs a build with --traits MPI.")
     var mpi = false
-    @Option(help: "With --mpi: seconds a rank waits for the others before every rank stops with an error.") var timeout: Double = 60
+    @Option(parsing: .unconditional, help: Flags.timeout.help("With --mpi: seconds a rank waits for the others before every rank stops with an error.", default: 60),
+            transform: Flags.timeout.parse) var timeout: Double = 60
     @Option(help: .hidden) var simulateHungRank: Int?
     /// Prints the process's peak resident bytes (VmHWM) to stderr at the end (the resident-memory test).
     @Flag(help: .hidden) var printPeakMemory = false
+
+    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``), and `--layer`
+    /// and `--devices` against the model once its config is read.
+    func validate() throws {
+        if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
+    }
 
     func run() throws {
         if mpi {
@@ -48,12 +58,13 @@ struct ForwardCommand: ParsableCommand {
             return
         }
         try reportingErrors {
-            if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
             guard let variant = KernelVariant(rawValue: kernel) else {
                 throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
             }
             let start = ContinuousClock.now
             let model = try ModelSource(path: checkpoint)
+            try model.checkLayer(layer)
+            if model.config.sparseLayers[layer] { try model.config.moe.checkExpertParallel(devices: devices, mesh: mesh) }
             let block = try model.feedForward(layer: layer, threads: threads ?? Parallel.defaultThreadCount, progress: LoadProgressLine.make())
             let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)
@@ -66,16 +77,13 @@ struct ForwardCommand: ParsableCommand {
             do {
                 let x = try hidden.reshaped([tokens, block.hiddenSize])
                 let threadCount = threads ?? Parallel.defaultThreadCount
-                if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
-                let shape = try mesh.map { try MeshShape(parsing: $0) }
-                if case .moe(let moeBlock) = block, devices != 1 || shape != nil {
-                    let parallel = try shape.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
+                if case .moe(let moeBlock) = block, devices != 1 || mesh != nil {
+                    let parallel = try mesh.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
                         ?? ExpertParallelMoE(block: moeBlock, deviceCount: devices)
                     let result = try parallel.forward(x, variant: variant, threads: threadCount).output
                     (out, moe) = (result.hiddenStates, result)
                 } else {
-                    guard devices >= 1 else { throw ParallelError.invalidDeviceCount(devices) }  // dense layers are replicated
-                    (out, moe) = try block.forward(x, variant: variant, threads: threadCount)
+                    (out, moe) = try block.forward(x, variant: variant, threads: threadCount)  // dense layers are replicated
                 }
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")

@@ -55,8 +55,7 @@ enum MPIForward {
             return
         }
         // The ranks form an EP×TP mesh (--mesh), or all do expert parallelism: rank r is (r / TP, r % TP).
-        let mesh = try command.mesh.map { try MeshShape(parsing: $0) }
-            ?? MeshShape(expertParallel: communicator.size, tensorParallel: 1)
+        let mesh = try command.mesh ?? MeshShape(expertParallel: communicator.size, tensorParallel: 1)
         guard mesh.rankCount == communicator.size else {
             throw CLIError.invalidOption("--mesh \(mesh) needs \(mesh.rankCount) ranks, the job has \(communicator.size)")
         }
@@ -97,7 +96,7 @@ enum MPIForward {
         if case .moe(let moe) = block {
             let c = moe.config
             mine += " moe E=\(c.expertCount) K=\(c.expertsPerToken) F=\(c.expertIntermediateSize) router=\(c.router) experts=\(c.expert)"
-            mine += " mesh=\(command.mesh ?? "-")"
+            mine += " mesh=\(command.mesh.map(String.init(describing:)) ?? "-")"
             var checksum: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the router weights: same checkpoint
             for v in moe.router.weight.storage { checksum = (checksum ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
             mine += " router-checksum=\(checksum)"

@@ -28,7 +28,6 @@ enum MPIRun {
     }
 
     private static func measure(_ command: RunCommand, _ communicator: MPICommunicator) throws {
-        try command.validateOptions()
         let threads = command.threads ?? Parallel.defaultThreadCount
         let (block, source) = try command.loadBlock()
         let h = block.config.hiddenSize

@@ -3,9 +3,22 @@ import MoEKit
 
 @main
 struct MoECommand: ParsableCommand {
+    /// Parses the command line and runs the subcommand. Help and version go out as argument-parser writes
+    /// them; every refusal of the command line itself (an unknown flag, a missing or malformed value, a value
+    /// out of range, flags that do not go together) ends like every other error of `moe`: one line on stderr,
+    /// exit code 1 (argument-parser's own report adds the usage and would exit 64).
     static func main() {
         Parallel.retainFreedMemory()
-        Self.main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)  // the command has reported it
+        } catch {
+            guard exitCode(for: error) != .success else { exit(withError: error) }  // --help, --version
+            printError("moe: error: \(oneLine(message(for: error)))")
+            exit(withError: ExitCode.failure)
+        }
     }
 
     static let configuration = CommandConfiguration(
@@ -26,6 +39,11 @@ func reportingErrors(_ body: () throws -> Void) throws {
         printError("moe: error: \(error)")
         throw ExitCode(1)
     }
+}
+
+/// `text` on one line: its lines, trimmed, joined by spaces.
+func oneLine(_ text: String) -> String {
+    text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
 }
 
 /// Writes a line to standard error.

@@ -25,6 +25,19 @@ enum ModelSource {
         }
     }
 
+    /// Refuses a `--layer` the model does not have, before anything of the layer is read.
+    /// - Throws: ``CLIError/invalidOption(_:)`` naming the flag, the value and the model's layers (a GGUF
+    ///   file's blocks, `blk.N`).
+    func checkLayer(_ layer: Int) throws(CLIError) {
+        let count = config.layerCount
+        guard layer < 0 || layer >= count else { return }
+        let unit = switch self {
+        case .safetensors: "layers"
+        case .gguf: "blocks"
+        }
+        throw .invalidOption("--layer \(layer) is out of range: the model has \(count) \(unit) (0...\(count - 1))")
+    }
+
     /// The feed-forward block of decoder layer (GGUF: block) `layer`.
     func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         switch self {

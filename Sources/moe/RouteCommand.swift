@@ -15,9 +15,15 @@ struct RouteCommand: ParsableCommand {
             """)
 
     @Option(help: "Input .safetensors with selected_experts and routing_weights.") var input: String
-    @Option(help: "E: the number of experts.") var numExperts: Int
-    @Option(help: "D: devices; device d owns experts d·E/D ..< (d+1)·E/D.") var devices = 1
+    @Option(parsing: .unconditional, help: Flags.experts.help("E: the number of experts."), transform: Flags.experts.parse) var numExperts: Int
+    @Option(parsing: .unconditional, help: Flags.devices.help("D: devices; device d owns experts d·E/D ..< (d+1)·E/D.", default: 1),
+            transform: Flags.devices.parse) var devices = 1
     @Option(help: "Output .safetensors to write.") var output: String
+
+    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``).
+    func validate() throws {
+        try checkExpertSplit(numExperts, over: devices, flag: "--devices \(devices)", experts: "--num-experts \(numExperts)")
+    }
 
     func run() throws {
         try reportingErrors {
@@ -29,6 +35,8 @@ struct RouteCommand: ParsableCommand {
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")
             }
+            try MemoryBudget.check(Self.outputBytes(tokens: routes.tokenCount, experts: numExperts),
+                                   for: "the tables of \(routes.tokenCount) tokens × --num-experts \(numExperts)")
             let tables = try DispatchTables.prepareMoERoutingTensors(routes, deviceCount: devices)
             try SafetensorsWriter.write([
                 ("mapping", .f32(DispatchTables.prepareMoEMappingTensor(routes))),
@@ -37,5 +45,13 @@ struct RouteCommand: ParsableCommand {
                 ("routed_token_weights", .f32(tables.routedTokenWeights)),
             ], metadata: ["format": "pt", "producer": "moekit"], to: output)
         }
+    }
+
+    /// The bytes of the four outputs, `[T, E]` and `[D, E/D, T]` four-byte values plus the counts, or `Int.max`
+    /// where that overflows: `--num-experts` sizes them, so they are checked against the memory available first.
+    static func outputBytes(tokens: Int, experts: Int) -> Int {
+        let (cells, overflow) = tokens.multipliedReportingOverflow(by: experts)
+        guard !overflow, cells <= (Int.max - 4 * experts) / 12 else { return .max }
+        return 12 * cells + 4 * experts  // mapping, routed_tokens, routed_token_weights; num_routed_tokens
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MoECost
 import MoEKit
 
 /// `moe run`: forward one MoE block on random tokens and report time, throughput, expert load and
@@ -18,19 +19,28 @@ struct RunCommand: ParsableCommand {
     @Option(help: "A built-in architecture preset (see --list-presets).") var preset: String?
     @Option(help: "A config file (MoEKit JSON or a model's config.json) to build a random block from.") var config: String?
     @Option(help: "A checkpoint folder (config.json + safetensors) or a .gguf file to take the block from instead of a preset.") var checkpoint: String?
-    @Option(help: "With --checkpoint: the decoder layer (default: the first MoE layer).") var layer: Int?
-    @Option(help: "Number of random tokens.") var tokens = 512
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Option(help: "Devices for expert parallelism, in process (D must divide the number of experts).") var devices = 1
-    @Option(help: "A 2-D device mesh EPxTP, e.g. 2x2 (in process).") var mesh: String?
-    @Option(help: "Seed of the random weights and tokens.") var seed: UInt64 = 0
-    @Option(help: "Timed repeats after one warm-up forward.") var repeats = 3
-    @Option(help: "Tokens also run through the reference kernels for the correctness check.") var checkTokens = 64
+    @Option(parsing: .unconditional, help: Flags.layer.help("With --checkpoint: the decoder layer (default: the first MoE layer)."),
+            transform: Flags.layer.parse) var layer: Int?
+    @Option(parsing: .unconditional, help: Flags.runTokens.help("Number of random tokens.", default: 512), transform: Flags.runTokens.parse)
+    var tokens = 512
+    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
+    var threads: Int?
+    @Option(parsing: .unconditional, help: Flags.devices.help("Devices for expert parallelism, in process (D must divide the number of experts).", default: 1),
+            transform: Flags.devices.parse) var devices = 1
+    @Option(parsing: .unconditional, help: "A 2-D device mesh EPxTP, e.g. 2x2 (in process; EP·TP at most \(Flags.meshRanks)).", transform: Flags.mesh)
+    var mesh: MeshShape?
+    @Option(parsing: .unconditional, help: Flags.seed.help("Seed of the random weights and tokens.", default: 0), transform: Flags.seed.parse)
+    var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: Flags.runRepeats.help("Timed repeats after one warm-up forward.", default: 3), transform: Flags.runRepeats.parse)
+    var repeats = 3
+    @Option(parsing: .unconditional, help: Flags.runTokens.help("Tokens also run through the reference kernels for the correctness check.", default: 64),
+            transform: Flags.runTokens.parse) var checkTokens = 64
     @Flag(help: "Print one JSON object instead of the report.") var json = false
     @Flag(help: "List the presets and exit.") var listPresets = false
     @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe run … --mpi); needs a build with --traits MPI.")
     var mpi = false
-    @Option(help: "With --mpi: seconds a rank waits for the others before every rank stops with an error.") var timeout: Double = 60
+    @Option(parsing: .unconditional, help: Flags.timeout.help("With --mpi: seconds a rank waits for the others before every rank stops with an error.", default: 60),
+            transform: Flags.timeout.parse) var timeout: Double = 60
 
     func run() throws {
         if mpi {
@@ -42,15 +52,13 @@ struct RunCommand: ParsableCommand {
                 for name in ModelConfig.presetNames { print(name) }
                 return
             }
-            try validateOptions()
             let threadCount = threads ?? Parallel.defaultThreadCount
             let (block, source) = try loadBlock()
             let config = block.config
             var rng = SplitMix64(seed: seed &+ 1)
             let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
-            if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
-            let parallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: try MeshShape(parsing: $0)) }
+            let parallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: $0) }
                 ?? (devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil)
             var traffic: ExpertParallelMoE.Traffic?
             let forward = { (x: Tensor<Float>) throws -> MoEBlockOutput in
@@ -86,21 +94,27 @@ struct RunCommand: ParsableCommand {
                 droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
                 checkTokens: checked, maxRelativeDifference: difference,
                 dispatchBytes: traffic?.dispatchBytes, combineBytes: traffic?.combineBytes,
-                tensorParallelBytes: traffic?.tensorParallelBytes, mesh: mesh)
+                tensorParallelBytes: traffic?.tensorParallelBytes, mesh: mesh?.description)
             if json { try printJSON(report) } else { report.printTable() }
         }
     }
 
-    func validateOptions() throws {
-        guard tokens >= 1 else { throw CLIError.invalidOption("--tokens must be at least 1 (got \(tokens))") }
-        guard repeats >= 1 else { throw CLIError.invalidOption("--repeats must be at least 1 (got \(repeats))") }
-        guard checkTokens >= 1 else { throw CLIError.invalidOption("--check-tokens must be at least 1 (got \(checkTokens))") }
-        if let threads, threads < 1 { throw CLIError.invalidOption("--threads must be at least 1 (got \(threads))") }
-        guard devices >= 1 else { throw CLIError.invalidOption("--devices must be at least 1 (got \(devices))") }
+    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``).
+    func validate() throws {
         if [preset, checkpoint, config].compactMap({ $0 }).count > 1 {
             throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
         }
         if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
+        if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
+    }
+
+    /// The checks that need the block's shape, made before its weights are made or read: `--devices` or
+    /// `--mesh` must split its experts, and the forward's buffers for `--tokens` must fit in memory.
+    /// - Throws: ``CLIError``, or ``CheckpointError/insufficientMemory(what:needed:available:)``.
+    func checkOptions(against config: MoEConfig) throws {
+        try config.checkExpertParallel(devices: devices, mesh: mesh)
+        try MemoryBudget.check(ResidentEstimate.forwardActivationBytes(MoEBlockShape(config), tokens: tokens),
+                               for: "a forward of --tokens \(tokens)")
     }
 
     /// The block to run and a description of where it came from.
@@ -113,20 +127,23 @@ struct RunCommand: ParsableCommand {
                 }
                 return first
             }()
-            guard case .moe(let block) = try model.feedForward(layer: chosen) else {
-                throw CLIError.invalidOption("\(checkpoint): layer \(chosen) is a dense layer; moe run needs an MoE layer (use moe forward for dense layers)")
-            }
+            try model.checkLayer(chosen)
+            let dense = CLIError.invalidOption("\(checkpoint): layer \(chosen) is a dense layer; moe run needs an MoE layer (use moe forward for dense layers)")
+            guard model.config.sparseLayers[chosen] else { throw dense }
+            try checkOptions(against: model.config.moe)
+            guard case .moe(let block) = try model.feedForward(layer: chosen) else { throw dense }
             return (block, "\(checkpoint) layer \(chosen) (\(model.config.architecture))")
         }
+        let model: ModelConfig, source: String
         if let config {
-            let model = try ModelConfig(contentsOf: config)
-            return (try MoEBlock.random(config: model.moe, seed: seed), "\(config) (\(model.architecture))")
+            (model, source) = (try ModelConfig(contentsOf: config), config)
+        } else {
+            let name = preset ?? ModelConfig.defaultPresetName
+            (model, source) = (try ModelConfig.preset(named: name), "preset \(name)")
         }
-        let name = preset ?? ModelConfig.defaultPresetName
-        let config = try ModelConfig.preset(named: name)
-        return (try MoEBlock.random(config: config.moe, seed: seed), "preset \(name) (\(config.architecture))")
+        try checkOptions(against: model.moe)
+        return (try MoEBlock.random(config: model.moe, seed: seed), "\(source) (\(model.architecture))")
     }
-
 }
 
 /// max|a − b| / max|b| in `Double`.
