@@ -285,6 +285,12 @@ QAVX512 void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const u
 // memory, then bounds a core. These take two panels of the same row at once (four chains, one activation
 // broadcast): each panel's chain is exactly the one-panel kernel's (same weights, same ascending-k FMAs,
 // same fallbacks), so results do not change, only the schedule.
+// Measured on one Zen 4 core, weights in L1, TSC cycles (2.6 GHz) per panel and k for MXFP4: two one-panel
+// calls 3.4-3.7, this pair 3.2-3.4. Variants tried in a harness and not kept: per-group partial sums
+// scaled once per group (changes the rounding; 3.15-3.2 alone), a panel layout with four k in each
+// 64-byte line so that shifts replace vpmovzxbd (3.1 one panel, 2.9 paired), both together 2.7-2.8. What
+// remains is the two vpermps and one FMA per 16 weights: MXFP4 decode stays compute-bound near 14-15 GB/s
+// a core, below two cores' share of DRAM bandwidth (docs/PERFORMANCE.md, 2026-12-01 second session).
 QAVX512 static void fp8_bits_pair_r1(int depth, const float *a, const uint8_t *bA, const float *sA, const uint8_t *bB,
                                      const float *sB, int group, float *cA, float *cB, int accumulate) {
     __m512 a0 = accumulate ? _mm512_loadu_ps(cA) : _mm512_setzero_ps();

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 @testable import MoEKit
 
@@ -9,9 +8,10 @@ import Testing
 struct WorkerPoolTests {
     /// Runs a region of `count` items on `threads` threads and returns how often each item ran.
     static func tally(_ pool: WorkerPool, count: Int, threads: Int) -> [Int] {
-        let hits = Mutex([Int](repeating: 0, count: count))
-        pool.run(count: count, threads: threads) { i in hits.withLock { $0[i] += 1 } }
-        return hits.withLock { $0 }
+        let lock = PThreadMutex()
+        nonisolated(unsafe) var hits = [Int](repeating: 0, count: count)
+        pool.run(count: count, threads: threads) { i in lock.locked { hits[i] += 1 } }
+        return lock.locked { hits }
     }
 
     @Test("every item runs exactly once", arguments: [(0, 4), (1, 4), (3, 8), (1000, 1), (1000, 2), (1000, 64)])
@@ -23,13 +23,14 @@ struct WorkerPoolTests {
     @Test("items really spread over the workers")
     func spreadsOverThreads() {
         let pool = WorkerPool(workerCount: 2)
-        let threads = Mutex<Set<UInt>>([])
+        let lock = PThreadMutex()
+        nonisolated(unsafe) var threads = Set<UInt>()
         pool.run(count: 64, threads: 3) { _ in
-            let id = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(bitPattern: UInt(pthread_self()))))
-            threads.withLock { _ = $0.insert(id) }
+            let id = UInt(pthread_self())
+            lock.locked { _ = threads.insert(id) }
             usleep(2000)  // long enough that the workers take items before the caller has drained them all
         }
-        #expect(threads.withLock { $0.count } > 1)
+        #expect(lock.locked { threads.count } > 1)
     }
 
     @Test("sleeping workers wake for the next region")
@@ -43,12 +44,13 @@ struct WorkerPoolTests {
     @Test("regions from several threads at once each run all their items")
     func concurrentCallers() {
         let pool = WorkerPool(workerCount: 2)
-        let results = Mutex<[[Int]]>([])
+        let lock = PThreadMutex()
+        nonisolated(unsafe) var results: [[Int]] = []
         DispatchQueue.concurrentPerform(iterations: 4) { caller in
             let tally = Self.tally(pool, count: 200 + caller, threads: 3)
-            results.withLock { $0.append(tally) }
+            lock.locked { results.append(tally) }
         }
-        let all = results.withLock { $0 }
+        let all = lock.locked { results }
         #expect(all.count == 4)
         #expect(all.allSatisfy { $0.allSatisfy { $0 == 1 } })
     }
@@ -56,10 +58,11 @@ struct WorkerPoolTests {
     @Test("a region inside a region's item runs inline instead of deadlocking")
     func nestedRegion() {
         let pool = WorkerPool(workerCount: 2)
-        let inner = Mutex([Int](repeating: 0, count: 8 * 5))
+        let lock = PThreadMutex()
+        nonisolated(unsafe) var inner = [Int](repeating: 0, count: 8 * 5)
         pool.run(count: 8, threads: 3) { outer in
-            pool.run(count: 5, threads: 3) { i in inner.withLock { $0[outer * 5 + i] += 1 } }
+            pool.run(count: 5, threads: 3) { i in lock.locked { inner[outer * 5 + i] += 1 } }
         }
-        #expect(inner.withLock { $0 } == [Int](repeating: 1, count: 8 * 5))
+        #expect(lock.locked { inner } == [Int](repeating: 1, count: 8 * 5))
     }
 }

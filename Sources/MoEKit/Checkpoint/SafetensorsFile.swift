@@ -67,8 +67,9 @@ public final class SafetensorsFile: Sendable {
     /// guarantees `raw.count == shape.product * size`.
     private static func decode<Element: TensorElement>(_ raw: UnsafeRawBufferPointer, shape: [Int]) -> Tensor<Element> {
         let count = raw.count / MemoryLayout<Element>.stride
-        let storage = [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw) }
+        // Never empty through `unsafeUninitializedCapacity` (see `Array.init(wireBytes:)`).
+        let storage = count == 0 ? [] : [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
             initialized = count
         }
         var tensor = Tensor<Element>(shape: [], repeating: .zero)

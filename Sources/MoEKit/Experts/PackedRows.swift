@@ -64,7 +64,8 @@ struct PackedRows {
         #if DEBUG
         return [T](repeating: poison, count: count)
         #else
-        return [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        // Never empty through `unsafeUninitializedCapacity` (see `Array.init(wireBytes:)`).
+        return count == 0 ? [] : [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         #endif
     }
 

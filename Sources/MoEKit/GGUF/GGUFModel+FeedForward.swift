@@ -133,7 +133,7 @@ extension GGUFModel {
         } else if let blocks = GGMLBlockType(ggmlTypeID: view.type.rawValue), let base = view.bytes.baseAddress {
             let rows = view.info.elementCount / max(view.columns, 1)
             let perRow = view.columns / blocks.blockSize
-            values = [Float](unsafeUninitializedCapacity: rows * view.columns) { out, count in
+            values = rows * view.columns == 0 ? [] : [Float](unsafeUninitializedCapacity: rows * view.columns) { out, count in
                 for r in 0..<rows {
                     GGMLBlocks.dequantizeRow(blocks, base + r * view.rowStride, blocks: perRow, into: out.baseAddress.unsafelyUnwrapped + r * view.columns)
                 }

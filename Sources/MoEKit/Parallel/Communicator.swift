@@ -68,6 +68,12 @@ extension Array where Element: BitwiseCopyable {
     /// Elements from bytes written by ``wireBytes`` (a trailing partial element is ignored).
     public init(wireBytes bytes: [UInt8]) {
         let count = bytes.count / MemoryLayout<Element>.stride
+        // No empty `unsafeUninitializedCapacity` array: it writes its count into the standard library's shared
+        // empty-array singleton, which ThreadSanitizer reports as a race between threads (benign, but it hides real ones).
+        guard count > 0 else {
+            self = []
+            return
+        }
         self.init(unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { raw in
                 if count > 0, let source = raw.baseAddress, let target = buffer.baseAddress {

@@ -169,11 +169,3 @@ private final class ResultBox<R>: @unchecked Sendable {
         return values
     }
 }
-
-/// A pthread mutex with a closure API.
-private final class PThreadMutex: @unchecked Sendable {
-    private let m: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-    init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func locked<T>(_ body: () -> T) -> T { pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }; return body() }
-}

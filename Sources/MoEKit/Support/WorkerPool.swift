@@ -25,7 +25,7 @@ final class WorkerPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let nextItem = Atomic<Int>(0)
     private let finishedWorkers = Atomic<Int>(0)
-    private let regionLock = Mutex<Void>(())
+    private let regionLock = PThreadMutex()
     // Written by the caller before `generation` is bumped, read by workers after they see it.
     private nonisolated(unsafe) var job: ((Int) -> Void)?
     private nonisolated(unsafe) var itemCount = 0
@@ -57,7 +57,7 @@ final class WorkerPool: @unchecked Sendable {
             for i in 0..<count { body(i) }
             return
         }
-        regionLock.withLock { _ in
+        regionLock.locked {
             withoutActuallyEscaping(body) { body in
                 job = body
                 itemCount = count
