@@ -101,11 +101,13 @@ public struct Checkpoint: Sendable {
         } else if store.contains(base + "experts.gate_up_proj") {
             let bias = store.contains(base + "experts.gate_up_proj_bias")
             var layout = names.fusedLayout
-            // Mixtral/Qwen-style fused experts come as [E, 2F, H] (transformers v5) or [E, H, 2F] (x @ W);
-            // the shape decides, [E, 2F, H] first.
-            if layout == .linearChunked, let shape = store.entry(base + "experts.gate_up_proj")?.shape,
-               shape != [config.moe.expertCount, 2 * config.moe.expertIntermediateSize, config.moe.hiddenSize] {
-                layout = .transposedChunked
+            // Mixtral/Qwen-style fused experts come as [E, 2F, H] with down [E, H, F] (transformers v5) or as
+            // [E, H, 2F] with down [E, F, H] (x @ W); the shapes decide, [E, 2F, H] first. When H = 2F the gate/up
+            // shapes are the same, and down's (H ≠ F) decides.
+            let (e, f, h) = (config.moe.expertCount, config.moe.expertIntermediateSize, config.moe.hiddenSize)
+            if layout == .linearChunked, let gateUp = store.entry(base + "experts.gate_up_proj")?.shape {
+                let down = store.entry(base + "experts.down_proj")?.shape
+                if gateUp != [e, 2 * f, h] || (h == 2 * f && down == [e, f, h]) { layout = .transposedChunked }
             }
             experts = .fused(gateUp: base + "experts.gate_up_proj", down: base + "experts.down_proj",
                              gateUpBias: bias ? base + "experts.gate_up_proj_bias" : nil,
