@@ -93,3 +93,49 @@ extension EditableSafetensors.Entry {
         bytes = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
     }
 }
+
+/// F16 checkpoints (`"dtype": "F16"` tensors): read as stored (F16 panels, widened exactly in registers), the
+/// same bits as the same values stored as F32.
+@Suite("F16 checkpoints")
+struct F16CheckpointTests {
+    /// The mixtral-f32 fixture with every expert tensor's values rounded to F16, stored as `F16` or as `F32`.
+    static func checkpoint(f16: Bool) throws -> String {
+        let dir = try copyFixtureCheckpoint("mixtral-f32")
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasSuffix(".safetensors") {
+            try EditableSafetensors.rewrite(dir + "/" + name) { file in
+                for entry in file.entries where entry.name.contains(".experts.") {
+                    try file.edit(entry.name) { e in
+                        let halves = e.floats.map { Float16($0) }
+                        if f16 {
+                            e.dtype = "F16"
+                            e.bytes = halves.flatMap { h in withUnsafeBytes(of: h.bitPattern.littleEndian, Array.init) }
+                        } else {
+                            e.setFloats(halves.map { Float($0) }, shape: e.shape)
+                        }
+                    }
+                }
+            }
+        }
+        return dir
+    }
+
+    @Test("an F16 checkpoint loads as F16 and gives the bits of its values stored as F32")
+    func f16MatchesF32() throws {
+        let half = try Checkpoint(directory: try Self.checkpoint(f16: true))
+        let single = try Checkpoint(directory: try Self.checkpoint(f16: false))
+        var g = SeededGenerator(seed: 62)
+        let x = randomTensor([7, half.config.moe.hiddenSize], generator: &g)
+        guard case .moe(let a) = try half.feedForward(layer: 0, threads: 2),
+              case .moe(let b) = try single.feedForward(layer: 0, threads: 2) else {
+            Issue.record("layer 0 is not an MoE block")
+            return
+        }
+        #expect(a.experts.format == .f16)
+        #expect(a.experts.residentBytes < b.experts.residentBytes, "F16 panels are half the F32 ones")
+        for variant in KernelVariant.allCases {
+            let (ya, yb) = (try a.forward(x, variant: variant, threads: 2), try b.forward(x, variant: variant, threads: 2))
+            #expect(ya.hiddenStates.storage.allSatisfy { $0.isFinite })
+            #expect(ya.hiddenStates.storage.map(\.bitPattern) == yb.hiddenStates.storage.map(\.bitPattern), "\(variant)")
+        }
+    }
+}
