@@ -37,6 +37,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz targets (scripts/fuzz.sh builds them for libFuzzer; a plain build is a replayer): not a product.
+        .executableTarget(name: "moe-fuzz", dependencies: ["MoEKit"]),
         .testTarget(
             name: "MoEKitTests",
             dependencies: ["MoEKit", "MoECost"],
