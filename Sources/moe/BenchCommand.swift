@@ -20,15 +20,19 @@ struct BenchCommand: ParsableCommand {
             experts, top-4, MXFP4), random weights made in the stored format, one layer at a time (a layer that does not
             fit in the memory available is skipped): load time, resident bytes (process RSS before and after) against
             moe estimate's prediction, and forward time at T = 1 and 512 (1 warm-up, --repeats default 2; no reference).
+            Stress suite: T = 65,536 with BF16 weights on the mixtral shape and with DeepSeek-V3's routing (E = 256, K = 8,
+            8 groups keep 4), each balanced (random tokens) and hot (one token repeated: every token on the same K experts,
+            the others empty); --repeats default 1.
             Examples:
               moe bench
               moe bench --suite full --threads 2 --json bench.json
               moe bench --filter 'gpt-oss mxfp4'
               moe bench --suite realsize --json realsize.json
               moe bench --suite realsize --filter deepseek
+              moe bench --suite stress
             """)
 
-    @Option(help: "quick, full, realsize (real models' layer sizes), or smoke (tiny shapes, for tests).") var suite = "quick"
+    @Option(help: "quick, full, realsize (real models' layer sizes), stress (T = 65,536, balanced and hot), or smoke (tiny shapes, for tests).") var suite = "quick"
     @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
     var threads: Int?
     @Option(parsing: .unconditional, help: Flags.benchRepeats.help("Timed repeats per case (median reported), each on different tokens (default 5; realsize 2)."),
@@ -52,7 +56,7 @@ struct BenchCommand: ParsableCommand {
     /// `--suite` as a ``BenchSuite``.
     private func chosenSuite() throws(CLIError) -> BenchSuite {
         guard let chosen = BenchSuite(rawValue: suite) else {
-            throw .invalidOption("--suite must be quick, full, realsize or smoke (got '\(suite)')")
+            throw .invalidOption("--suite must be quick, full, realsize, stress or smoke (got '\(suite)')")
         }
         return chosen
     }
@@ -61,7 +65,7 @@ struct BenchCommand: ParsableCommand {
         try reportingErrors {
             let chosen = try chosenSuite()
             let cases = chosen.cases
-            let repeats = self.repeats ?? (chosen == .realsize ? 2 : 5)
+            let repeats = self.repeats ?? (chosen == .realsize ? 2 : chosen == .stress ? 1 : 5)
             let threadCount = threads ?? Parallel.defaultThreadCount
             // The smoke suite measures small roofs too: it checks the path, not the machine.
             let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
@@ -104,8 +108,14 @@ struct BenchCommand: ParsableCommand {
         for c in group {
             progress("\(c.name)…")
             var rng = SplitMix64(seed: UInt64(c.tokens))
-            // Different tokens for every repeat, so routing (and the weights a decode step touches) changes.
-            let inputs = (0..<(repeats + 1)).map { _ in rng.tensor([c.tokens, c.config.hiddenSize], std: 1) }
+            // Different tokens for every repeat, so routing (and the weights a decode step touches) changes; a hot
+            // case repeats one token T times, so every token picks the same K experts and the others stay empty.
+            let inputs = (0..<(repeats + 1)).map { _ in
+                c.hot ? (try? Tensor(shape: [c.tokens, c.config.hiddenSize],
+                                     storage: Array(repeatElement(rng.tensor([1, c.config.hiddenSize], std: 1).storage, count: c.tokens).joined())))
+                    ?? rng.tensor([c.tokens, c.config.hiddenSize], std: 1)
+                    : rng.tensor([c.tokens, c.config.hiddenSize], std: 1)
+            }
             var times: [Double] = []
             var rows = 0, touched = 0.0, moved = 0, expertsUsed = 0
             for (i, x) in inputs.enumerated() {
@@ -159,9 +169,14 @@ enum BenchSuite: String {
     case quick, full, smoke
     /// Real models' layers (``RealSizeCase``), run by ``RealSizeBench``: no cases of this list.
     case realsize
+    /// Bounded stress (issue 13): T = 65,536 on the mixtral preset balanced and with every token on the same two
+    /// experts (the other six empty), and DeepSeek-V3's routing (E = 256, K = 8, 8 groups keep 4) balanced and hot.
+    case stress
 
     var cases: [BenchCase] {
+        if self == .stress { return BenchCase.stressCases }
         let tokens = switch self {
+        case .stress: [Int]()
         case .quick: [1, 16, 128, 512]
         case .full: [1, 4, 16, 64, 128, 512, 2048]
         case .smoke: [1, 8]
@@ -199,6 +214,8 @@ struct BenchCase {
     var config: MoEConfig
     var tokens: Int
     var precision: Precision
+    /// Every token the same (so routed to the same K experts), instead of random tokens.
+    var hot = false
 
     /// The weights' dtype: `f32`, `bf16`, `f16`, `fp8` or `mxfp4`.
     var dtype: String {
@@ -213,7 +230,19 @@ struct BenchCase {
     }
     /// What the projections compute in: `f32`, or `bf16` (activations rounded too, as PyTorch's BF16 path).
     var compute: String { precision.compute.rawValue }
-    var name: String { "\(preset) \(dtype)\(precision.compute == .bf16 ? " bf16-compute" : "") T=\(tokens)" }
+    var name: String { "\(preset) \(dtype)\(precision.compute == .bf16 ? " bf16-compute" : "") T=\(tokens)\(hot ? " hot" : "")" }
+
+    /// ``BenchSuite/stress``: BF16 weights, one token count, each shape balanced then hot.
+    static let stressCases: [BenchCase] = {
+        let deepseekRouting = MoEConfig(hiddenSize: 1024, expertCount: 256, expertsPerToken: 8, expertIntermediateSize: 256,
+                                        router: .sigmoidGroupedTopK(groupCount: 8, keptGroupCount: 4, normalizesTopKWeights: true, scalingFactor: 2.5))
+        let shapes = [("mixtral", quickPresets[0].config), ("deepseek-v3-routing", deepseekRouting)]
+        return shapes.flatMap { name, config in
+            [false, true].map { hot in
+                BenchCase(preset: name, config: config, tokens: 65_536, precision: .init(format: .bf16, compute: .f32), hot: hot)
+            }
+        }
+    }()
 
     /// Shapes whose official checkpoints are quantized: gpt-oss (MXFP4 experts; gpt-oss-20b's widths with 8 of its
     /// 32 experts) and deepseek (FP8 128 × 128 blocks; the quick deepseek shape).
