@@ -68,11 +68,7 @@ struct GGUFEstimateTests {
         let model = try GGUFModel(path: try Self.model(arch, expertType: .q8_0))
         let shape = try ModelShape(gguf: model)
         for layer in 0..<model.config.layerCount {
-            let loaded: Int
-            switch try model.feedForward(layer: layer, threads: 2) {
-            case .moe(let block): loaded = block.residentBytes
-            case .dense(let mlp): loaded = mlp.weights.residentBytes
-            }
+            let loaded = try model.feedForward(layer: layer, threads: 2).residentBytes
             #expect(shape.residentBytes(layer: layer) == loaded, "layer \(layer)")
         }
     }

@@ -143,11 +143,7 @@ struct ResidentMemoryTests {
         let shape = try ModelShape(contentsOf: dir + "/config.json")
         let model = try Checkpoint(directory: dir)
         for layer in 0..<model.config.layerCount {
-            let loaded: Int
-            switch try model.feedForward(layer: layer, threads: 2) {
-            case .moe(let block): loaded = block.residentBytes
-            case .dense(let mlp): loaded = mlp.weights.residentBytes
-            }
+            let loaded = try model.feedForward(layer: layer, threads: 2).residentBytes
             #expect(shape.residentBytes(layer: layer) == loaded, "layer \(layer)")
         }
     }

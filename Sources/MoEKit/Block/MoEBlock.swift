@@ -75,6 +75,14 @@ public enum FeedForward: Sendable {
         }
     }
 
+    /// Bytes the loaded block holds: ``MoEBlock/residentBytes``, or the dense MLP's packed weights.
+    public var residentBytes: Int {
+        switch self {
+        case .moe(let block): block.residentBytes
+        case .dense(let mlp): mlp.weights.residentBytes
+        }
+    }
+
     /// Runs the block on `[T, H]`; the routing is returned for MoE layers.
     public func forward(_ hidden: Tensor<Float>, variant: KernelVariant = .fast, threads: Int = 1) throws -> (hiddenStates: Tensor<Float>, moe: MoEBlockOutput?) {
         switch self {
