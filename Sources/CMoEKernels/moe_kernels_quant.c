@@ -236,15 +236,30 @@ DEFINE_QTILE512(mxfp4_r8, 8, GROUP_MXFP4_512)
 // the vector broadcast, clang turned the broadcast into one from a general register, a shuffle uop, or
 // vectorised the checks into gathers.)
 #define MXFP4_FOLD_CHECK(K) window |= (uint32_t)((const uint16_alias *)(a + (K) * 8))[1] - 0x2000u;
-#define MXFP4_FOLD_STEP(K)                                                                     \
-    {                                                                                          \
-        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + (K) * 16)));    \
-        __m512 w0 = _mm512_permutexvar_ps(q, table);                                           \
-        __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table);                     \
-        __m512i x = _mm512_set1_epi32(((const int32_alias *)a)[(K) * 8]);                      \
-        acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o0)), w0, acc0);        \
-        acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o1)), w1, acc1);        \
-    }
+// One 32-k group's scales of one panel (32 bytes at s): the exponent offsets (e - 127) << 23 for columns
+// 0..15 (o0) and 16..31 (o1), and the running min / max of the call's scales for the window test.
+QAVX512 static inline void mxfp4_fold_offsets(const uint8_t *s, __m512i *o0, __m512i *o1, __m512i *elo, __m512i *ehi) {
+    __m512i e0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s));
+    __m512i e1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + 16)));
+    *elo = _mm512_min_epu32(*elo, _mm512_min_epu32(e0, e1));
+    *ehi = _mm512_max_epu32(*ehi, _mm512_max_epu32(e0, e1));
+    *o0 = _mm512_slli_epi32(_mm512_sub_epi32(e0, _mm512_set1_epi32(127)), 23);
+    *o1 = _mm512_slli_epi32(_mm512_sub_epi32(e1, _mm512_set1_epi32(127)), 23);
+}
+// One k of one panel (16 bytes at p): the activation's bits x, shifted by each column's exponent offset,
+// times the bare E2M1 value, into the two accumulators.
+QAVX512 static inline void mxfp4_fold_fma(const uint8_t *p, __m512i x, __m512i o0, __m512i o1, __m512 table,
+                                          __m512 *acc0, __m512 *acc1) {
+    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    *acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o0)), _mm512_permutexvar_ps(q, table), *acc0);
+    *acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o1)), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table), *acc1);
+}
+// Whether the fold was exact for the whole call (see above): every activation and every scale in its window.
+QAVX512 static inline int mxfp4_fold_exact(uint32_t window, __m512i elo, __m512i ehi) {
+    return (window & 0x4000u) == 0 && _mm512_reduce_min_epu32(elo) >= 64 && _mm512_reduce_max_epu32(ehi) <= 190;
+}
+#define MXFP4_FOLD_X(K) _mm512_set1_epi32(((const int32_alias *)a)[(K) * 8])
+#define MXFP4_FOLD_STEP(K) mxfp4_fold_fma(b + (K) * 16, MXFP4_FOLD_X(K), o0, o1, table, &acc0, &acc1);
 QAVX512 static void mxfp4_fold_r1(int rows, int depth, const float *a, const void *bv, const void *sv, int group,
                                   float *c, int accumulate) {
     const uint8_t *b = (const uint8_t *)bv, *s = (const uint8_t *)sv;
@@ -255,12 +270,8 @@ QAVX512 static void mxfp4_fold_r1(int rows, int depth, const float *a, const voi
     uint32_t window = 0;
     for (int k0 = 0; k0 < depth; k0 += 32) {
         int k1 = depth - k0 < 32 ? depth : k0 + 32, k = k0;
-        __m512i e0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + k0)));
-        __m512i e1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + k0 + 16)));
-        elo = _mm512_min_epu32(elo, _mm512_min_epu32(e0, e1));
-        ehi = _mm512_max_epu32(ehi, _mm512_max_epu32(e0, e1));
-        __m512i o0 = _mm512_slli_epi32(_mm512_sub_epi32(e0, _mm512_set1_epi32(127)), 23);
-        __m512i o1 = _mm512_slli_epi32(_mm512_sub_epi32(e1, _mm512_set1_epi32(127)), 23);
+        __m512i o0, o1;
+        mxfp4_fold_offsets(s + k0, &o0, &o1, &elo, &ehi);
         for (; k + 4 <= k1; k += 4) {
             PREFETCH_QUANT(b + k * 16);
             MXFP4_FOLD_CHECK(k) MXFP4_FOLD_CHECK(k + 1) MXFP4_FOLD_CHECK(k + 2) MXFP4_FOLD_CHECK(k + 3)
@@ -268,7 +279,7 @@ QAVX512 static void mxfp4_fold_r1(int rows, int depth, const float *a, const voi
         }
         for (; k < k1; k++) { MXFP4_FOLD_CHECK(k) MXFP4_FOLD_STEP(k) }
     }
-    if (__builtin_expect((window & 0x4000u) != 0 || _mm512_reduce_min_epu32(elo) < 64 || _mm512_reduce_max_epu32(ehi) > 190, 0)) {
+    if (__builtin_expect(!mxfp4_fold_exact(window, elo, ehi), 0)) {
         mxfp4_r1(rows, depth, a, bv, sv, group, c, accumulate);
         return;
     }
@@ -350,26 +361,14 @@ QAVX512 void moe_panel_pair_mxfp4_avx512(int depth, const float *a, const uint8_
     uint32_t window = 0;
     for (int k0 = 0; k0 < depth; k0 += 32) {
         int k1 = depth - k0 < 32 ? depth : k0 + 32, k = k0;
-        __m512i eA0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sA + k0)));
-        __m512i eA1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sA + k0 + 16)));
-        __m512i eB0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sB + k0)));
-        __m512i eB1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sB + k0 + 16)));
-        elo = _mm512_min_epu32(elo, _mm512_min_epu32(_mm512_min_epu32(eA0, eA1), _mm512_min_epu32(eB0, eB1)));
-        ehi = _mm512_max_epu32(ehi, _mm512_max_epu32(_mm512_max_epu32(eA0, eA1), _mm512_max_epu32(eB0, eB1)));
-        const __m512i bias = _mm512_set1_epi32(127);
-        __m512i oA0 = _mm512_slli_epi32(_mm512_sub_epi32(eA0, bias), 23), oA1 = _mm512_slli_epi32(_mm512_sub_epi32(eA1, bias), 23);
-        __m512i oB0 = _mm512_slli_epi32(_mm512_sub_epi32(eB0, bias), 23), oB1 = _mm512_slli_epi32(_mm512_sub_epi32(eB1, bias), 23);
+        __m512i oA0, oA1, oB0, oB1;
+        mxfp4_fold_offsets(sA + k0, &oA0, &oA1, &elo, &ehi);
+        mxfp4_fold_offsets(sB + k0, &oB0, &oB1, &elo, &ehi);
 #define MXFP4_PAIR_STEP(K)                                                                     \
         {                                                                                      \
-            __m512i qA = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(bA + (K) * 16))); \
-            __m512i qB = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(bB + (K) * 16))); \
-            __m512i x = _mm512_set1_epi32(((const int32_alias *)a)[(K) * 8]);                  \
-            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oA0)), _mm512_permutexvar_ps(qA, table), a0); \
-            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oA1)),                \
-                                 _mm512_permutexvar_ps(_mm512_srli_epi32(qA, 4), table), a1);  \
-            b0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oB0)), _mm512_permutexvar_ps(qB, table), b0); \
-            b1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, oB1)),                \
-                                 _mm512_permutexvar_ps(_mm512_srli_epi32(qB, 4), table), b1);  \
+            __m512i x = MXFP4_FOLD_X(K);                                                       \
+            mxfp4_fold_fma(bA + (K) * 16, x, oA0, oA1, table, &a0, &a1);                       \
+            mxfp4_fold_fma(bB + (K) * 16, x, oB0, oB1, table, &b0, &b1);                       \
         }
         for (; k + 4 <= k1; k += 4) {
             PREFETCH_QUANT(bA + k * 16);
@@ -380,7 +379,7 @@ QAVX512 void moe_panel_pair_mxfp4_avx512(int depth, const float *a, const uint8_
         for (; k < k1; k++) { MXFP4_FOLD_CHECK(k) MXFP4_PAIR_STEP(k) }
 #undef MXFP4_PAIR_STEP
     }
-    if (__builtin_expect((window & 0x4000u) != 0 || _mm512_reduce_min_epu32(elo) < 64 || _mm512_reduce_max_epu32(ehi) > 190, 0)) {
+    if (__builtin_expect(!mxfp4_fold_exact(window, elo, ehi), 0)) {
         moe_panel_mxfp4_avx512(1, depth, a, bA, sA, cA, accumulate);
         moe_panel_mxfp4_avx512(1, depth, a, bB, sB, cB, accumulate);
         return;
