@@ -110,11 +110,10 @@ struct BenchCommand: ParsableCommand {
             var rng = SplitMix64(seed: UInt64(c.tokens))
             // Different tokens for every repeat, so routing (and the weights a decode step touches) changes; a hot
             // case repeats one token T times, so every token picks the same K experts and the others stay empty.
-            let inputs = (0..<(repeats + 1)).map { _ in
-                c.hot ? (try? Tensor(shape: [c.tokens, c.config.hiddenSize],
-                                     storage: Array(repeatElement(rng.tensor([1, c.config.hiddenSize], std: 1).storage, count: c.tokens).joined())))
-                    ?? rng.tensor([c.tokens, c.config.hiddenSize], std: 1)
-                    : rng.tensor([c.tokens, c.config.hiddenSize], std: 1)
+            let inputs = try (0..<(repeats + 1)).map { _ in
+                guard c.hot else { return rng.tensor([c.tokens, c.config.hiddenSize], std: 1) }
+                let token = rng.tensor([1, c.config.hiddenSize], std: 1).storage
+                return try Tensor(shape: [c.tokens, c.config.hiddenSize], storage: Array(repeatElement(token, count: c.tokens).joined()))
             }
             var times: [Double] = []
             var rows = 0, touched = 0.0, moved = 0, expertsUsed = 0
@@ -174,13 +173,13 @@ enum BenchSuite: String {
     case stress
 
     var cases: [BenchCase] {
-        if self == .stress { return BenchCase.stressCases }
-        let tokens = switch self {
-        case .stress: [Int]()
-        case .quick: [1, 16, 128, 512]
-        case .full: [1, 4, 16, 64, 128, 512, 2048]
-        case .smoke: [1, 8]
-        case .realsize: [Int]()
+        let tokens: [Int]
+        switch self {
+        case .quick: tokens = [1, 16, 128, 512]
+        case .full: tokens = [1, 4, 16, 64, 128, 512, 2048]
+        case .smoke: tokens = [1, 8]
+        case .realsize: return []
+        case .stress: return BenchCase.stressCases
         }
         var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
         if self == .full { presets += BenchCase.fullPresets }

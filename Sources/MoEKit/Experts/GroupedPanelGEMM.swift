@@ -87,11 +87,11 @@ enum GroupedPanelGEMM {
         }
     }
 
-    /// Two panels of a one-row item (decode) at once — `(panel, source)` pairs `first` into `c` and `second`
-    /// into `c2` — bit for bit two ``multiply(_:panel:isa:a:panels:weights:source:into:)`` calls, in one
-    /// kernel loop where ``TileKernel/multiplyOneRow(isa:element:depth:a:panelA:panelB:accumulate:)`` has one.
+    /// Two panels of an item — `(panel, source)` pairs `first` into `c` and `second` into `c2` — bit for bit two
+    /// ``multiply(_:panel:isa:a:panels:weights:source:into:)`` calls; for a one-row item (decode) in one kernel
+    /// loop where ``TileKernel/multiplyOneRow(isa:element:depth:a:panelA:panelB:accumulate:)`` has one.
     @inline(__always)
-    static func multiplyOneRow(_ item: Item, isa: TileKernel.ISA, a: PanelRows, panels: PanelMatrices, weights: PanelPointers,
+    static func multiplyTwoPanels(_ item: Item, isa: TileKernel.ISA, a: PanelRows, panels: PanelMatrices, weights: PanelPointers,
                                _ first: (panel: Int, source: Int), into c: UnsafeMutablePointer<Float>,
                                _ second: (panel: Int, source: Int), into c2: UnsafeMutablePointer<Float>) {
         guard item.rows == 1, !panels.element.isBlocks else {

@@ -13,7 +13,7 @@ extension ProjectionToIntermediate {
     /// here, and never materialises a row-major intermediate):
     /// - reader: gathers (and for Llama-4 scales) every row's token into row tiles (token slicing: each
     ///   expert sees only its rows);
-    /// - compute: ``GroupedPanelGEMM`` produces gate and up for one (expert, row block, panel) item, the
+    /// - compute: ``GroupedPanelGEMM`` produces gate and up for each panel of an (expert, row block, run of panels) item, the
     ///   two panels over the same A tiles while they are in cache;
     /// - writer: bias, activation, then the item's `[rows, 32]` block into the output tiles.
     /// Each item writes disjoint outputs and every reduction runs in a fixed order, so results do not
@@ -48,7 +48,7 @@ extension ProjectionToIntermediate {
                                 if isGated {
                                     // Gate and up of one panel over the same A tiles while they are in cache (one
                                     // kernel loop for both at one row).
-                                    GroupedPanelGEMM.multiplyOneRow(item, isa: isa, a: a, panels: gateUp, weights: weights,
+                                    GroupedPanelGEMM.multiplyTwoPanels(item, isa: isa, a: a, panels: gateUp, weights: weights,
                                                                     (panel, 0), into: gateTile, (panel, 1), into: upTile)
                                 } else {
                                     GroupedPanelGEMM.multiply(item, panel: panel, isa: isa, a: a, panels: gateUp,

@@ -60,7 +60,7 @@ public enum ProjectionToOutput {
         fast(rows: rows, plan: plan, experts: experts, weightsOutputs: weightsOutputs, threads: threads, isa: isa, into: &output)
     }
 
-    /// Compute stage per (expert, row block, panel) item over the intermediate's row tiles into a
+    /// Compute stage per (expert, row block, run of panels) item over the intermediate's row tiles into a
     /// row-packed `[rows, H]` buffer (+ bias), then the writer combines per token in slot order. Both
     /// stages split work into disjoint outputs.
     static func fast(rows packedRows: PackedRows, plan: RoutingPlan, experts: ExpertWeights, weightsOutputs: Bool,
@@ -84,7 +84,7 @@ public enum ProjectionToOutput {
                             var panel = item.panels.lowerBound
                             while panel < item.panels.upperBound {
                                 if panel + 1 < item.panels.upperBound {
-                                    GroupedPanelGEMM.multiplyOneRow(item, isa: isa, a: a, panels: down, weights: weights,
+                                    GroupedPanelGEMM.multiplyTwoPanels(item, isa: isa, a: a, panels: down, weights: weights,
                                                                     (panel, 0), into: first, (panel + 1, 0), into: second)
                                     write(item, panel: panel, first)
                                     write(item, panel: panel + 1, second)
