@@ -353,7 +353,7 @@ def golden_layers(name, fdir, model, arch, W, layers, shape, input_seed):
 
 
 def build(name, model_cls, cfg, seed, layers, save_dtype=torch.float32, shard=None,
-          save_original_format=True, input_shape=None, gate_up_scale=1.0, input_seed=None):
+          save_original_format=True, input_shape=None, gate_up_scale=1.0, input_seed=None, min_expert_rows=None):
     arch = cfg.model_type
     fdir = os.path.join(OUT, name)
     if os.path.exists(fdir):
@@ -385,6 +385,12 @@ def build(name, model_cls, cfg, seed, layers, save_dtype=torch.float32, shard=No
     W = load_ckpt(ckpt)
     entries = golden_layers(name, fdir, model, arch, W, layers, input_shape or (T, H),
                             input_seed if input_seed is not None else seed)
+    if min_expert_rows is not None:
+        for L in layers:
+            ids = safe_open(os.path.join(fdir, f"layer{L}.safetensors"), "pt").get_tensor("topk_ids")
+            rows = torch.bincount(ids.reshape(-1).long())
+            print(f"{name} L{L} rows per expert {rows.tolist()}")
+            assert int(rows.max()) >= min_expert_rows, f"{name} L{L}: no expert reaches {min_expert_rows} rows"
     return {"name": name, "architecture": arch, "checkpoint_dtype": "bfloat16" if save_dtype == torch.bfloat16 else "float32",
             "sharded": os.path.exists(os.path.join(ckpt, "model.safetensors.index.json")), "layers": entries}
 
@@ -977,6 +983,14 @@ def fixture_specs():
                                              num_experts_per_tok=2))
     add("mixtral-f32", tf.MixtralForCausalLM, mix(), 101, [0, 1])
     add("mixtral-bf16", tf.MixtralForCausalLM, mix(), 102, [0, 1], save_dtype=torch.bfloat16)
+    # mixtral-large: big enough that parity covers the fast kernels' blocking, not just one tile: H=320 is ten
+    # 32-wide output panels of the down projection and more than one 256-deep K-block of the intermediate one;
+    # F=96 is three panels of gate and of up; T=400 tokens over E=4, K=2 puts ~200 rows on an expert, past the
+    # 192-row block (the script asserts some expert gets more). Small attention (head_dim 8) keeps it ~1.3 MB.
+    mix_large = tf.MixtralConfig(**common(hidden_size=320, intermediate_size=96, num_hidden_layers=1,
+                                          num_local_experts=4, num_experts_per_tok=2, head_dim=8))
+    add("mixtral-large", tf.MixtralForCausalLM, mix_large, 103, [0], save_dtype=torch.bfloat16,
+        input_shape=(400, 320), min_expert_rows=193)
 
     q2 = tf.Qwen2MoeConfig(**common(intermediate_size=48, moe_intermediate_size=16, shared_expert_intermediate_size=24,
                                     num_hidden_layers=3, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
