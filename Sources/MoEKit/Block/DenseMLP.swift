@@ -17,11 +17,12 @@ public struct DenseMLP: Sendable {
                                     up: up.reshaped([1] + up.shape), down: down.reshaped([1] + down.shape), format: format, compute: compute)
     }
 
-    /// Wraps stored `[1, F, H]` gate and up and `[1, H, F]` down matrices (a checkpoint's, as stored).
+    /// Wraps stored `[1, F, H]` gate and up and `[1, H, F]` down matrices (a checkpoint's, as stored), packed
+    /// once or read in place (`residency`, as ``ExpertWeights``).
     /// - Throws: ``TensorError`` when the shapes disagree, ``WeightError``.
     public init(gate: StoredMatrices, up: StoredMatrices, down: StoredMatrices, activation: Activation = .silu,
-                compute: ComputeMode = .f32) throws {
-        weights = try ExpertWeights(kind: .gated(activation), gate: gate, up: up, down: down, compute: compute)
+                compute: ComputeMode = .f32, residency: WeightResidency = .packed) throws {
+        weights = try ExpertWeights(kind: .gated(activation), gate: gate, up: up, down: down, compute: compute, residency: residency)
     }
 
     /// H.

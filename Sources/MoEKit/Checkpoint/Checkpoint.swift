@@ -24,14 +24,16 @@ public struct Checkpoint: Sendable {
     /// The feed-forward block of decoder layer `layer`: the MoE block if the config makes it sparse,
     /// the dense MLP otherwise.
     /// Weights stay in their stored format: viewed in the mapped files, packed once (``ExpertWeights``),
-    /// their file pages given back as they are packed. A layer that cannot fit in the memory available is
-    /// refused before anything is allocated (``MemoryBudget``).
+    /// their file pages given back as they are packed, or read in place there (`residency`
+    /// ``WeightResidency/mapped``: F32, BF16, F16 weights; nothing allocated for them). A layer whose packed
+    /// copy cannot fit in the memory available is refused before anything is allocated (``MemoryBudget``).
     /// - Parameters:
     ///   - threads: packing threads.
+    ///   - residency: pack the weights once (the default: fastest for repeated forwards) or read them in place.
     ///   - progress: told how far the routed experts' packing has come, after each expert matrix.
     /// - Throws: ``ConfigError/layerOutOfRange(layer:layerCount:)``, ``CheckpointError`` naming a missing,
     ///   misshapen or non-finite tensor or a broken quantization.
-    public func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount,
+    public func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, residency: WeightResidency = .packed,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         let moe = config.moe
         if try config.isSparse(layer: layer) {
@@ -42,16 +44,16 @@ public struct Checkpoint: Sendable {
                                     correctionBias: try n.correctionBias.map { try store.floats($0, shape: [e]).storage })
             var shared: SharedExpert?
             if let mlp = n.shared, let spec = moe.sharedExpert {
-                shared = try SharedExpert(mlp: try denseMLP(mlp, width: spec.intermediateSize),
+                shared = try SharedExpert(mlp: try denseMLP(mlp, width: spec.intermediateSize, residency: residency),
                                           gateWeight: try n.sharedGate.map { try store.floats($0, shape: [1, h]).storage })
             }
-            let experts = try expertWeights(n.experts, layer: layer, threads: threads, progress: progress)
+            let experts = try expertWeights(n.experts, layer: layer, threads: threads, residency: residency, progress: progress)
             return .moe(try MoEBlock(config: moe, router: router, experts: experts, sharedExpert: shared))
         }
         let block = try blockName(layer: layer, probe: "gate_proj.weight")
         let width = config.denseIntermediateSize ?? 0
         return .dense(try denseMLP(.init(gate: block + "gate_proj.weight", up: block + "up_proj.weight", down: block + "down_proj.weight"),
-                                   width: width))
+                                   width: width, residency: residency))
     }
 
     /// `config.json`, a bad field's error naming the file (its own message names none).
@@ -128,12 +130,12 @@ public struct Checkpoint: Sendable {
 
     /// A dense MLP (a dense layer's or the shared expert), packed once; a NaN or infinite weight is refused
     /// naming its tensor and element.
-    private func denseMLP(_ n: LayerTensorNames.MLP, width: Int) throws -> DenseMLP {
+    private func denseMLP(_ n: LayerTensorNames.MLP, width: Int, residency: WeightResidency) throws -> DenseMLP {
         let h = config.moe.hiddenSize
         let gate = try linear(n.gate, rows: width, columns: h), up = try linear(n.up, rows: width, columns: h)
         let down = try linear(n.down, rows: h, columns: width)
         do {
-            return try DenseMLP(gate: gate, up: up, down: down)
+            return try DenseMLP(gate: gate, up: up, down: down, residency: residency)
         } catch WeightError.nonFinite(_, let source) where (0...2).contains(source) {
             let (name, stored) = [(n.gate, gate), (n.up, up), (n.down, down)][source]
             throw CheckpointError.nonFinite(name: name, file: store.path(of: name), index: Self.firstNonFinite(stored) ?? 0)
@@ -150,7 +152,7 @@ public struct Checkpoint: Sendable {
 
     /// Views the routed experts as stored, checks that their packed copy fits in memory, and packs them
     /// once (``ExpertWeights``). A NaN or infinite weight is refused naming its tensor.
-    private func expertWeights(_ layout: LayerTensorNames.Experts, layer: Int, threads: Int,
+    private func expertWeights(_ layout: LayerTensorNames.Experts, layer: Int, threads: Int, residency: WeightResidency,
                                progress: ((LoadProgress) -> Void)?) throws -> ExpertWeights {
         let (h, f) = (config.moe.hiddenSize, config.moe.expertIntermediateSize)
         let kind = config.moe.expert
@@ -174,14 +176,15 @@ public struct Checkpoint: Sendable {
             biases = try fusedBiases(gateUp: gateUpBiasName, down: downBiasName, interleaved: true, weight: gateUpName + "_blocks")
             tensorName = { _, s in (s == 2 ? downName : gateUpName) + "_blocks" }
         }
-        try MemoryBudget.check(ExpertWeights.bytesNeeded(gate: views.gate, up: views.up, down: views.down),
+        try MemoryBudget.check(ExpertWeights.bytesNeeded(gate: views.gate, up: views.up, down: views.down, residency: residency),
                                for: "layer \(layer)'s routed experts (\(views.gate.format))")
         let totalBytes = views.gate.storedBytes + (views.up?.storedBytes ?? 0) + views.down.storedBytes
         let totalMatrices = views.gate.count * (views.up == nil ? 2 : 3)
         var done = LoadProgress(bytes: 0, totalBytes: totalBytes, matrices: 0, totalMatrices: totalMatrices)
         do {
             return try ExpertWeights(kind: kind, gate: views.gate, up: views.up, down: views.down,
-                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down, threads: threads) { bytes, matrices in
+                                     gateBias: biases.gate, upBias: biases.up, downBias: biases.down, residency: residency,
+                                     threads: threads) { bytes, matrices in
                 done.bytes += bytes
                 done.matrices += matrices
                 progress?(done)

@@ -30,12 +30,14 @@ public struct ExpertWeights: Sendable {
     /// - Parameters:
     ///   - gate, up, down: `[E, F, H]`, `[E, F, H]` (gated kinds only), `[E, H, F]`; gate and up in one format.
     ///   - compute: ``ComputeMode/bf16`` rounds activations to bfloat16 (BF16 weights only).
-    ///   - threads: packing threads.
-    ///   - progress: told the stored bytes and matrices of each expert matrix once it is packed.
+    ///   - residency: packed once (the default), or read in place where the format allows
+    ///     (``WeightResidency/mapped``: F32, BF16, F16; quantized formats are packed either way).
+    ///   - threads: packing (or checking) threads.
+    ///   - progress: told the stored bytes and matrices of each expert matrix once it is packed (or checked).
     /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` naming the part that disagrees, ``WeightError``.
     public init(kind: ExpertKind, gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices,
                 gateBias: Tensor<Float>? = nil, upBias: Tensor<Float>? = nil, downBias: Tensor<Float>? = nil,
-                compute: ComputeMode = .f32, threads: Int = Parallel.defaultThreadCount,
+                compute: ComputeMode = .f32, residency: WeightResidency = .packed, threads: Int = Parallel.defaultThreadCount,
                 progress: ((_ bytes: Int, _ matrices: Int) -> Void)? = nil) throws {
         let (e, f, h) = (gate.count, gate.rows, gate.columns)
         func check(_ shape: [Int]?, _ name: String, _ expected: [Int], required: Bool) throws(TensorError) {
@@ -63,23 +65,36 @@ public struct ExpertWeights: Sendable {
         self.downBias = downBias
         let sources = [gate] + (up.map { [$0] } ?? [])
         let gateUpBytes = sources.reduce(0) { $0 + $1.storedBytes } / max(e, 1), downBytes = down.storedBytes / max(e, 1)
-        gateUp = try PanelMatrices(packing: sources, compute: compute, threads: threads) { _ in progress?(gateUpBytes, sources.count) }
-        self.down = try Self.packDown(down, compute: compute, threads: threads) { progress?(downBytes, 1) }
+        gateUp = try Self.panels(sources, compute: compute, residency: residency, threads: threads) { progress?(gateUpBytes, sources.count) }
+        self.down = try Self.downPanels(down, compute: compute, residency: residency, threads: threads) { progress?(downBytes, 1) }
     }
 
-    /// Packs down; a non-finite weight is reported as stack 2 (gate 0, up 1, down 2).
-    private static func packDown(_ down: StoredMatrices, compute: ComputeMode, threads: Int, progress: @escaping () -> Void) throws -> PanelMatrices {
+    /// Down's panels; a non-finite weight is reported as stack 2 (gate 0, up 1, down 2).
+    private static func downPanels(_ down: StoredMatrices, compute: ComputeMode, residency: WeightResidency, threads: Int,
+                                   progress: @escaping () -> Void) throws -> PanelMatrices {
         do {
-            return try PanelMatrices(packing: [down], compute: compute, threads: threads) { _ in progress() }
+            return try panels([down], compute: compute, residency: residency, threads: threads, progress: progress)
         } catch .nonFinite(let matrix, _) {
             throw WeightError.nonFinite(matrix: matrix, source: 2)
         }
     }
 
-    /// Bytes the packed weights of these stored stacks will hold (known before anything is allocated).
-    public static func bytesNeeded(gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices, compute: ComputeMode = .f32) -> Int {
-        PanelMatrices.bytesNeeded(packing: [gate] + (up.map { [$0] } ?? []), compute: compute)
-            + PanelMatrices.bytesNeeded(packing: [down], compute: compute)
+    /// The kernels' view of stacks: read in place when `residency` asks and the format allows, else packed.
+    private static func panels(_ sources: [StoredMatrices], compute: ComputeMode, residency: WeightResidency, threads: Int,
+                               progress: @escaping () -> Void) throws(WeightError) -> PanelMatrices {
+        if residency == .mapped, let first = sources.first, PanelMatrices.readsInPlace(first.format, compute: compute) {
+            return try PanelMatrices(mapping: sources, compute: compute, threads: threads) { _ in progress() }
+        }
+        return try PanelMatrices(packing: sources, compute: compute, threads: threads) { _ in progress() }
+    }
+
+    /// Bytes the weights of these stored stacks will allocate (known before anything is allocated): the packed
+    /// panels, or nothing for stacks read in place.
+    public static func bytesNeeded(gate: StoredMatrices, up: StoredMatrices?, down: StoredMatrices, compute: ComputeMode = .f32,
+                                   residency: WeightResidency = .packed) -> Int {
+        func needed(_ stack: StoredMatrices) -> Bool { residency == .packed || !PanelMatrices.readsInPlace(stack.format, compute: compute) }
+        return (needed(gate) ? PanelMatrices.bytesNeeded(packing: [gate] + (up.map { [$0] } ?? []), compute: compute) : 0)
+            + (needed(down) ? PanelMatrices.bytesNeeded(packing: [down], compute: compute) : 0)
     }
 
     /// Stores F32 values as `format` (rounding or quantizing them, see
@@ -120,7 +135,10 @@ public struct ExpertWeights: Sendable {
     /// How the fast kernels round activations.
     public var compute: ComputeMode { gateUp.compute }
 
-    /// Bytes held for the weights (packed values, scales and biases).
+    /// Where the fast kernels read the expert weights from (quantized formats are packed whatever was asked).
+    public var residency: WeightResidency { gateUp.mapped == nil ? .packed : .mapped }
+
+    /// Bytes held for the weights (packed values, scales and biases; the stored bytes of stacks read in place).
     public var residentBytes: Int {
         gateUp.residentBytes + down.residentBytes + 4 * [gateBias, upBias, downBias].reduce(0) { $0 + ($1?.count ?? 0) }
     }

@@ -72,19 +72,45 @@ enum GroupedPanelGEMM {
             return
         }
         let units = panels.depthUnits
-        let rowBytes = PanelMatrices.rowBytes(panels.element)
-        let b = weights.values + panels.panelOffset(matrix: item.expert, panel: panel, source: source)
         let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: panel, source: source) }
         let firstTile = a.firstTile(item, units: units)
-        forEachDepthBlock(panels) { k0, kc, scaleShift in
-            var r = 0
-            while r < item.rows {
-                TileKernel.multiply(isa: isa, element: panels.element, rows: min(TileKernel.rows, item.rows - r), depth: kc,
-                                    a: firstTile + 4 * (r * units + k0 * TileKernel.rows), b: b + k0 * rowBytes,
-                                    scales: scales.map { $0 + scaleShift }, c: c + r * PanelMatrices.width, accumulate: k0 > 0)
-                r += TileKernel.rows
+        withDepthBlockBuffers(panels, count: 1) { buffer in
+            forEachDepthBlock(panels) { k0, kc, scaleShift in
+                let b = depthBlock(panels, weights: weights, matrix: item.expert, panel: panel, source: source, units: k0, count: kc, buffer: buffer)
+                var r = 0
+                while r < item.rows {
+                    TileKernel.multiply(isa: isa, element: panels.element, rows: min(TileKernel.rows, item.rows - r), depth: kc,
+                                        a: firstTile + 4 * (r * units + k0 * TileKernel.rows), b: b,
+                                        scales: scales.map { $0 + scaleShift }, c: c + r * PanelMatrices.width, accumulate: k0 > 0)
+                    r += TileKernel.rows
+                }
             }
         }
+    }
+
+    /// K-block `k0 ..< k0 + kc` of a panel: a slice of the packed panel, or, for stacks read in place
+    /// (``PanelMatrices/mapped``), that block transposed from the stored bytes into `buffer`.
+    @inline(__always)
+    static func depthBlock(_ panels: PanelMatrices, weights: PanelPointers, matrix m: Int, panel p: Int, source s: Int,
+                           units k0: Int, count kc: Int, buffer: UnsafeMutableRawPointer?) -> UnsafeRawPointer {
+        guard let mapped = panels.mapped, let buffer else {
+            return weights.values + panels.panelOffset(matrix: m, panel: p, source: s) + k0 * PanelMatrices.rowBytes(panels.element)
+        }
+        _ = panels.transposeBlock(mapped[s], matrix: m, panel: p, units: k0, count: kc, into: buffer)  // checked finite on load
+        return UnsafeRawPointer(buffer)
+    }
+
+    /// `body` with `count` K-block buffers (``TileKernel/depthBlock`` panel rows each, 64-byte aligned, one
+    /// after another) for stacks read in place; with `nil` for packed panels, which need none.
+    @inline(__always)
+    static func withDepthBlockBuffers(_ panels: PanelMatrices, count: Int, _ body: (UnsafeMutableRawPointer?) -> Void) {
+        guard panels.mapped != nil else { return body(nil) }
+        withUnsafeTemporaryAllocation(byteCount: count * depthBlockBytes(panels), alignment: 64) { body($0.baseAddress) }
+    }
+
+    /// Bytes of one K-block buffer of ``withDepthBlockBuffers(_:count:_:)``.
+    @inline(__always) static func depthBlockBytes(_ panels: PanelMatrices) -> Int {
+        TileKernel.depthBlock * PanelMatrices.rowBytes(panels.element)
     }
 
     /// Two panels of an item — `(panel, source)` pairs `first` into `c` and `second` into `c2` — bit for bit two
@@ -100,16 +126,20 @@ enum GroupedPanelGEMM {
             return
         }
         let units = panels.depthUnits
-        let rowBytes = PanelMatrices.rowBytes(panels.element)
-        let bA = weights.values + panels.panelOffset(matrix: item.expert, panel: first.panel, source: first.source)
-        let bB = weights.values + panels.panelOffset(matrix: item.expert, panel: second.panel, source: second.source)
         let sA = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: first.panel, source: first.source) }
         let sB = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: second.panel, source: second.source) }
         let firstTile = a.firstTile(item, units: units)
-        forEachDepthBlock(panels) { k0, kc, scaleShift in
-            TileKernel.multiplyOneRow(isa: isa, element: panels.element, depth: kc, a: firstTile + 4 * k0 * TileKernel.rows,
-                                      panelA: (bA + k0 * rowBytes, sA.map { $0 + scaleShift }, c),
-                                      panelB: (bB + k0 * rowBytes, sB.map { $0 + scaleShift }, c2), accumulate: k0 > 0)
+        withDepthBlockBuffers(panels, count: 2) { buffers in
+            let bufferB = buffers.map { $0 + depthBlockBytes(panels) }
+            forEachDepthBlock(panels) { k0, kc, scaleShift in
+                let bA = depthBlock(panels, weights: weights, matrix: item.expert, panel: first.panel, source: first.source,
+                                    units: k0, count: kc, buffer: buffers)
+                let bB = depthBlock(panels, weights: weights, matrix: item.expert, panel: second.panel, source: second.source,
+                                    units: k0, count: kc, buffer: bufferB)
+                TileKernel.multiplyOneRow(isa: isa, element: panels.element, depth: kc, a: firstTile + 4 * k0 * TileKernel.rows,
+                                          panelA: (bA, sA.map { $0 + scaleShift }, c),
+                                          panelB: (bB, sB.map { $0 + scaleShift }, c2), accumulate: k0 > 0)
+            }
         }
     }
 

@@ -54,19 +54,10 @@ extension PanelMatrices {
         let k = inFeatures
         let live = min(w, outFeatures - p * w)
         let first = UnsafeRawPointer(x.values + p * w * x.rowStride)
-        let (rs, cs) = (x.rowStride, x.columnStride)
+        let rs = x.rowStride
         switch element {
-        case .f32:
-            let top = Self.transpose(UInt32.self, first, rowStride: rs, columnStride: cs, depth: k, live: live,
-                                     into: out.assumingMemoryBound(to: UInt32.self), magnitude: 0x7FFF_FFFF)
-            return top >= 0x7F80_0000
-        case .bf16, .f16:
-            let top = Self.transpose(UInt16.self, first, rowStride: rs, columnStride: cs, depth: k, live: live,
-                                     into: out.assumingMemoryBound(to: UInt16.self), magnitude: 0x7FFF)
-            return top >= (element == .bf16 ? 0x7F80 : 0x7C00)  // exponent all ones: NaN or infinity
-        case .bf16Pairs:
-            return Self.transposePairs(first, rowStride: rs, columnStride: cs, depth: k, live: live,
-                                       into: out.assumingMemoryBound(to: UInt32.self)) >= 0x7F80
+        case .f32, .bf16, .f16, .bf16Pairs:
+            return transposeBlock(stored, matrix: m, panel: p, units: 0, count: depthUnits, into: out)
         case .fp8(let group):
             // FP8 rows are contiguous (column stride 1).
             let top = Self.transpose(UInt8.self, first, rowStride: rs, columnStride: 1, depth: k, live: live,
@@ -101,6 +92,36 @@ extension PanelMatrices {
             return false
         case .blocks(let type):
             return Self.packBlocks(type, first, rowStride: rs, blocks: k / type.blockSize, live: live, into: out)
+        }
+    }
+
+    /// Panel rows `k0 ..< k0 + kc` (depth units: k, or k-pairs for BF16 compute) of panel `p` of matrix `m` of
+    /// an unscaled element (F32, BF16, F16, BF16 pairs), transposed from `stored` into `out` (`kc` panel rows,
+    /// zeros past the live columns); returns whether a weight there is NaN or infinite. The packing pass runs
+    /// it over a whole panel, the kernels over one K-block of a stack read in place (``mapped``): the same
+    /// bytes either way, so both give the same bits.
+    @inline(__always)
+    func transposeBlock(_ stored: StoredMatrices, matrix m: Int, panel p: Int, units k0: Int, count kc: Int,
+                        into out: UnsafeMutableRawPointer) -> Bool {
+        let w = Self.width
+        let x = stored.matrices[m]
+        let live = min(w, outFeatures - p * w)
+        let (rs, cs) = (x.rowStride, x.columnStride)
+        let first = UnsafeRawPointer(x.values + p * w * rs)
+        switch element {
+        case .f32:
+            let top = Self.transpose(UInt32.self, first + k0 * cs, rowStride: rs, columnStride: cs, depth: kc, live: live,
+                                     into: out.assumingMemoryBound(to: UInt32.self), magnitude: 0x7FFF_FFFF)
+            return top >= 0x7F80_0000
+        case .bf16, .f16:
+            let top = Self.transpose(UInt16.self, first + k0 * cs, rowStride: rs, columnStride: cs, depth: kc, live: live,
+                                     into: out.assumingMemoryBound(to: UInt16.self), magnitude: 0x7FFF)
+            return top >= (element == .bf16 ? 0x7F80 : 0x7C00)  // exponent all ones: NaN or infinity
+        case .bf16Pairs:
+            return Self.transposePairs(first + 2 * k0 * cs, rowStride: rs, columnStride: cs, depth: min(2 * kc, inFeatures - 2 * k0),
+                                       live: live, into: out.assumingMemoryBound(to: UInt32.self)) >= 0x7F80
+        case .fp8, .mxfp4, .blocks:
+            return true  // never read in place (their panels carry scales or blocks): refuse rather than guess
         }
     }
 

@@ -6,8 +6,13 @@ extension PanelMatrices {
     func decodeRow(matrix m: Int, source s: Int = 0, row o: Int, into out: UnsafeMutablePointer<Float>) {
         let w = Self.width
         let (p, n) = (o / w, o % w)
-        let panel = values.pointer + panelOffset(matrix: m, panel: p, source: s)
         let k = inFeatures
+        if let mapped {
+            // Read in place: the stored stack itself, decoded as the panels would hold it.
+            for i in 0..<k { out[i] = mapped[s].element(matrix: m, row: o, column: i) }
+            return
+        }
+        let panel = values.pointer + panelOffset(matrix: m, panel: p, source: s)
         switch element {
         case .f32:
             let v = panel.assumingMemoryBound(to: Float.self)
@@ -46,6 +51,7 @@ extension PanelMatrices {
 
     /// Output rows `range` of every matrix and source, as panels in the same format (tensor parallelism).
     func selectingRows(_ range: Range<Int>, threads: Int) throws(WeightError) -> PanelMatrices {
+        if let views = try selectingMappedRows(range) { return views }
         let result = try PanelMatrices(element: element, format: format, matrices: matrixCount, out: range.count, in: inFeatures, sources: sourceCount)
         let source = self
         Parallel.forEach(matrixCount * sourceCount * result.panelCount, threads: threads) { index in

@@ -48,15 +48,20 @@ struct PanelMatrices: @unchecked Sendable {
     let sourceCount: Int
     /// Panels of one source matrix: `⌈outFeatures / width⌉`.
     let panelCount: Int
+    /// The packed panels (no bytes when ``mapped``).
     let values: AlignedBytes
     let scales: AlignedBytes?
+    /// The stored stacks (one per source) when the kernels read them in place (``WeightResidency/mapped``):
+    /// each K-block of a panel is transposed from them into a per-thread buffer as it is used
+    /// (``transposeBlock(_:matrix:panel:units:count:into:)``); `nil` for packed panels.
+    let mapped: [StoredMatrices]?
     /// Bytes of one panel's values and of its scales.
     let panelBytes: Int, panelScaleBytes: Int
 
     var compute: ComputeMode { element == .bf16Pairs ? .bf16 : .f32 }
 
-    /// Bytes held: values and scales.
-    var residentBytes: Int { values.count + (scales?.count ?? 0) }
+    /// Bytes held: packed values and scales, or the stored bytes read in place.
+    var residentBytes: Int { mapped.map { $0.reduce(0) { $0 + $1.storedBytes } } ?? values.count + (scales?.count ?? 0) }
 
     /// Depth units per panel: k, k-pairs for BF16 compute, k-blocks for ggml blocks.
     var depthUnits: Int { Self.depthUnits(element, inFeatures: inFeatures) }
@@ -99,8 +104,10 @@ struct PanelMatrices: @unchecked Sendable {
         }
     }
 
-    /// An empty layout for `matrices × sources × panels` of `element`, its bytes not yet written.
-    init(element: Element, format: WeightFormat, matrices: Int, out: Int, in inFeatures: Int, sources: Int) throws(WeightError) {
+    /// An empty layout for `matrices × sources × panels` of `element`, its bytes not yet written; with
+    /// `mapped`, the layout of those stacks read in place, and no bytes.
+    init(element: Element, format: WeightFormat, matrices: Int, out: Int, in inFeatures: Int, sources: Int,
+         mapped: [StoredMatrices]? = nil) throws(WeightError) {
         self.element = element
         self.format = format
         matrixCount = matrices
@@ -120,8 +127,9 @@ struct PanelMatrices: @unchecked Sendable {
         let (valueBytes, o1) = panels.multipliedReportingOverflow(by: panelBytes)
         let (scaleBytes, o2) = panels.multipliedReportingOverflow(by: panelScaleBytes)
         guard !o1, !o2 else { throw .outOfMemory(bytes: .max) }
-        values = try AlignedBytes(count: valueBytes)
-        scales = group == 0 ? nil : try AlignedBytes(count: scaleBytes)
+        self.mapped = mapped
+        values = try AlignedBytes(count: mapped == nil ? valueBytes : 0)
+        scales = group == 0 || mapped != nil ? nil : try AlignedBytes(count: scaleBytes)
     }
 
     /// Byte offset of panel `p` of source `s` of matrix `m` in ``values``.
