@@ -19,6 +19,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Documentation only: `swift package generate-documentation` (scripts/docs.sh). A command plugin, so it
+        // adds nothing to any target's build, nor to a package that depends on MoEKit.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // ISA-specific inner loops (AVX-512, AVX2), each behind a target attribute and chosen at run time.

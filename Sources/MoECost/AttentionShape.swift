@@ -19,9 +19,13 @@ public enum AttentionShape: Sendable, Equatable {
 
 /// q/k/v/o projections with `kvHeads ≤ heads`, optional biases, query/key norms and attention sinks.
 public struct GroupedQueryAttention: Sendable, Equatable {
+    /// H.
     public var hiddenSize: Int
+    /// Query heads n_h.
     public var heads: Int
+    /// Key/value heads n_kv (n_h for multi-head attention).
     public var kvHeads: Int
+    /// Width d of one head.
     public var headDim: Int
     /// Biases on the q, k and v projections (`attention_bias`, Qwen2-MoE's `qkv_bias`).
     public var qkvBias: Bool
@@ -34,6 +38,7 @@ public struct GroupedQueryAttention: Sendable, Equatable {
     /// GPT-OSS's learned attention sinks, one per head.
     public var hasSinks: Bool
 
+    /// Grouped-query attention of these sizes, without biases, norms or sinks unless given.
     public init(hiddenSize: Int, heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, outputBias: Bool = false,
                 queryNormWidth: Int = 0, keyNormWidth: Int = 0, hasSinks: Bool = false) {
         self.hiddenSize = hiddenSize
@@ -61,17 +66,24 @@ public struct GroupedQueryAttention: Sendable, Equatable {
 
 /// DeepSeek-V3 multi-head latent attention: low-rank query and key/value projections with their RMSNorms.
 public struct LatentAttention: Sendable, Equatable {
+    /// H.
     public var hiddenSize: Int
+    /// Attention heads.
     public var heads: Int
     /// `q_lora_rank`; `nil` means a full-rank `q_proj`.
     public var queryLoRARank: Int?
+    /// `kv_lora_rank`: the compressed key/value width.
     public var keyValueLoRARank: Int
+    /// `qk_nope_head_dim`: the per-head query/key width without rotary embedding.
     public var qkNopeHeadDim: Int
+    /// `qk_rope_head_dim`: the per-head query/key width with rotary embedding.
     public var qkRopeHeadDim: Int
+    /// `v_head_dim`: the per-head value width.
     public var valueHeadDim: Int
     /// `attention_bias`: biases on `q_a_proj`, `kv_a_proj_with_mqa` and `o_proj` (as transformers builds them).
     public var bias: Bool
 
+    /// Latent attention of DeepSeek-V3's config keys.
     public init(hiddenSize: Int, heads: Int, queryLoRARank: Int?, keyValueLoRARank: Int, qkNopeHeadDim: Int,
                 qkRopeHeadDim: Int, valueHeadDim: Int, bias: Bool = false) {
         self.hiddenSize = hiddenSize

@@ -6,12 +6,18 @@ public struct BenchResults: Sendable, Equatable, Decodable {
     /// The machine part: F32 GEMM peak (GFLOP/s), memory read bandwidth (GB/s), the worker pool's cost of one
     /// parallel region (µs), threads.
     public struct Machine: Sendable, Equatable, Decodable {
+        /// `gemm_gflops`: the F32 GEMM peak, GFLOP/s.
         public var gemmGFLOPS: Double
+        /// `mem_gbs`: the memory read bandwidth, GB/s.
         public var memoryGBs: Double
+        /// `pool_region_us`: one worker-pool parallel region, µs (absent in older files).
         public var regionMicroseconds: Double?
+        /// Threads the bench ran with.
         public var threads: Int?
+        /// The kernels' instruction set (`avx512-bf16`, `avx512`, `avx2`, `swift`).
         public var isa: String?
 
+        /// The machine part of a bench file.
         public init(gemmGFLOPS: Double, memoryGBs: Double, regionMicroseconds: Double? = nil, threads: Int? = nil, isa: String? = nil) {
             self.gemmGFLOPS = gemmGFLOPS
             self.memoryGBs = memoryGBs
@@ -27,16 +33,27 @@ public struct BenchResults: Sendable, Equatable, Decodable {
 
     /// One measured case: a block shape, a token count, weight and compute dtypes, the median time.
     public struct Case: Sendable, Equatable, Decodable {
+        /// The case's name, e.g. `mixtral bf16 T=512`.
         public var name: String
+        /// The bench preset (`mixtral`, `qwen3`, `deepseek`, …).
         public var preset: String
+        /// T.
         public var tokens: Int
+        /// The weights' dtype (`f32`, `bf16`; quantized cases are left out on reading).
         public var dtype: String
+        /// The compute dtype (`f32` or `bf16`).
         public var compute: String
+        /// H.
         public var hidden: Int
+        /// F.
         public var intermediate: Int
+        /// E.
         public var experts: Int
+        /// K.
         public var topK: Int
+        /// The shared expert's width (0 without one).
         public var sharedIntermediate: Int
+        /// The median time of one forward, ms.
         public var ms: Double
         /// Distinct experts the routing actually touched per forward (bench files from before it was recorded lack it).
         public var expertsTouched: Double?
@@ -61,9 +78,12 @@ public struct BenchResults: Sendable, Equatable, Decodable {
         }
     }
 
+    /// The machine's measured roofs.
     public var machine: Machine
+    /// The measured cases (F32 and BF16 blocks only).
     public var cases: [Case]
 
+    /// Results made in code (tests); not validated.
     public init(machine: Machine, cases: [Case]) {
         self.machine = machine
         self.cases = cases

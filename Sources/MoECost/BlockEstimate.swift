@@ -3,9 +3,13 @@ import Foundation
 /// One MoE block as `moe bench` runs it: H, F, E, K, an optional ungated shared expert of width S,
 /// SwiGLU experts (3 matrices), F32 router weights, the weights' dtype and the dtype the projections compute in.
 public struct BlockShape: Sendable, Equatable {
+    /// H.
     public var hidden: Int
+    /// F.
     public var intermediate: Int
+    /// E.
     public var experts: Int
+    /// K.
     public var topK: Int
     /// 0 without a shared expert.
     public var sharedIntermediate: Int
@@ -14,6 +18,9 @@ public struct BlockShape: Sendable, Equatable {
     /// `f32` (BF16 weights widened in registers) or `bf16` (BF16-rounded activations, `vdpbf16ps`).
     public var computeDType: WeightDType
 
+    /// A bench block.
+    /// - Throws: ``CostError/invalidValue(path:key:value:reason:)`` for a size below 1, K above E, a negative shared
+    ///   width, or BF16 compute over non-BF16 weights.
     public init(hidden: Int, intermediate: Int, experts: Int, topK: Int, sharedIntermediate: Int = 0,
                 weightDType: WeightDType = .f32, computeDType: WeightDType = .f32) throws(CostError) {
         for (key, value) in [("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top_k", topK)] where value < 1 {
@@ -60,7 +67,7 @@ public struct BlockShape: Sendable, Equatable {
 
 /// FLOPs, bytes and parallel regions of one forward of a ``BlockShape`` on T tokens, as MoEKit's fast path runs it.
 ///
-/// - FLOPs: `moe bench`'s own formula (``MoEConfig/forwardFLOPs(tokenCount:routedRows:)``): router `2·T·H·E`,
+/// - FLOPs: `moe bench`'s own formula (MoEKit's `MoEConfig.forwardFLOPs(tokenCount:routedRows:)`): router `2·T·H·E`,
 ///   routed experts `6·H·F` per (token, expert) row (T·K rows, dropless), shared expert `6·T·H·S`.
 /// - Executed FLOPs (what the time uses): the grouped GEMM computes each expert's rows in tiles of 8 rows
 ///   (`MOE_TILE_ROWS`) and 32 output columns (`MOE_PANEL_WIDTH`); a last partial tile runs the 1-, 2-, 4- or
@@ -76,30 +83,45 @@ public struct BlockShape: Sendable, Equatable {
 ///   (2); gather, gate/up GEMM (writing the next projection's tiles), down GEMM, combine (4) for the routed
 ///   experts and again for the shared expert.
 public struct BlockEstimate: Sendable, Equatable {
+    /// The block estimated.
     public var block: BlockShape
+    /// T.
     public var tokens: Int
+    /// Distinct experts the T tokens touch: measured, or expected under the routing model.
     public var expertsTouched: Double
     /// T·K (token, expert) rows.
     public var routedRows: Double
     /// Expected rows the tile kernel computes for the routed experts, padding included.
     public var paddedRoutedRows: Double
+    /// Router logits: `2·T·H·E`.
     public var routerFLOPs: Double
+    /// Routed experts: `6·H·F` per (token, expert) row.
     public var routedFLOPs: Double
+    /// Shared expert: `6·T·H·S`.
     public var sharedFLOPs: Double
     /// FLOPs the kernels execute in the router (F32), padding included.
     public var executedRouterFLOPs: Double
     /// FLOPs the kernels execute in the routed and shared projections (at the block's compute dtype).
     public var executedExpertFLOPs: Double
+    /// Weights read: the experts touched at the weights' dtype, the F32 router, the shared expert.
     public var weightBytes: Double
+    /// Activations read and written: router input and logits, gathered tiles, intermediates, outputs.
     public var activationBytes: Double
+    /// Worker-pool regions one forward dispatches.
     public var regions: Int
 
     /// The bench's FLOP count.
     public var flops: Double { routerFLOPs + routedFLOPs + sharedFLOPs }
+    /// Weight and activation bytes.
     public var bytes: Double { weightBytes + activationBytes }
 
-    /// - Parameter measuredExpertsTouched: the distinct experts a measured run touched (a bench case knows it);
-    ///   replaces the uniform-routing expectation in the weight bytes, since real routers are skewed.
+    /// Estimates one forward of `block` on `tokens` tokens.
+    /// - Parameters:
+    ///   - block: the bench block.
+    ///   - tokens: T.
+    ///   - routing: how tokens spread over experts, for the experts touched and the padded rows.
+    ///   - measuredExpertsTouched: the distinct experts a measured run touched (a bench case knows it);
+    ///     replaces the routing model's expectation in the weight bytes, since real routers are skewed.
     public init(_ block: BlockShape, tokens: Int, routing: RoutingModel = .uniform, measuredExpertsTouched: Double? = nil) {
         let t = Double(max(tokens, 0)), h = Double(block.hidden), f = Double(block.intermediate)
         let e = Double(block.experts), k = Double(block.topK), s = Double(block.sharedIntermediate)
@@ -152,8 +174,11 @@ public struct BlockEstimate: Sendable, Equatable {
 
 /// The roofline time of a ``BlockEstimate`` on a profile: `max(compute, memory) + regions × region overhead`.
 public struct BlockTime: Sendable, Equatable {
+    /// Executed FLOPs over the (fitted) peaks.
     public var computeSeconds: Double
+    /// Bytes over the memory bandwidth.
     public var memorySeconds: Double
+    /// Regions × the per-region overhead.
     public var overheadSeconds: Double
     /// The profile's ``HardwareProfile/computeMemoryOverlap``.
     public var overlap: Double = 1
@@ -162,6 +187,7 @@ public struct BlockTime: Sendable, Equatable {
     public var predictedMilliseconds: Double {
         (max(computeSeconds, memorySeconds) + (1 - overlap) * min(computeSeconds, memorySeconds) + overheadSeconds) * 1e3
     }
+    /// Whether compute time is at least memory time.
     public var isComputeBound: Bool { computeSeconds >= memorySeconds }
 
     /// Compute: executed router FLOPs at the F32 peak plus executed expert FLOPs at the compute dtype's peak,

@@ -15,6 +15,7 @@ import Foundation
 ///   predictions' squared log error is smallest (the fraction of the peak the kernels reach on these shapes).
 ///   `fitted: false` leaves it at 1 (the plain roofline).
 public struct Calibration: Sendable, Equatable {
+    /// The `this-machine` profile.
     public var profile: HardwareProfile
     /// `"best bf16-compute case (NAME)"` or `"2 × f32 peak (no bf16-compute case)"`.
     public var bf16PeakSource: String
@@ -30,6 +31,12 @@ public struct Calibration: Sendable, Equatable {
     /// Pool regions per launch for ``HardwareProfile/launchOverhead`` (model-config predictions).
     public static let regionsPerLaunch = 3.0
 
+    /// Calibrates from `bench`.
+    /// - Parameters:
+    ///   - bench: a validated bench file.
+    ///   - source: what the profile's ``HardwareProfile/source`` names as the numbers' origin.
+    ///   - fitted: whether to fit the efficiencies and the overlap (`false`: the plain roofline).
+    /// - Throws: ``CostError`` for a case whose block cannot be predicted.
     public init(_ bench: BenchResults, source: String = "moe bench --json", fitted: Bool = true) throws(CostError) {
         let f32Peak = bench.machine.gemmGFLOPS * 1e9
         let bf16Cases = bench.cases.filter { $0.compute == "bf16" && $0.dtype == "bf16" }

@@ -17,6 +17,7 @@ public enum CostError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The options given do not make one invocation (a missing or conflicting mode).
     case usage(String)
 
+    /// One line naming the file, key or option and the value.
     public var description: String {
         switch self {
         case .config(let error): "\(error)"

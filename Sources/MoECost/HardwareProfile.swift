@@ -7,6 +7,7 @@ import Foundation
 /// `f32`, `bf16`, `f16`, `fp8`), `memory_bandwidth` and `link_bandwidth` (bytes/s), and optionally
 /// `launch_overhead_us` and `clock_hz` (for weight-load cycles).
 public struct HardwareProfile: Sendable, Equatable, Codable {
+    /// The name `--hardware` takes (`h100`, `this-machine`, or the file's `name`).
     public var name: String
     /// Peak FLOP/s keyed by ``WeightDType`` raw value.
     public var peakFLOPS: [String: Double]
@@ -30,6 +31,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
     /// `max(compute, memory)`, 0 is `compute + memory`. Only `--calibrate` sets it (fitted, and says so).
     public var computeMemoryOverlap: Double = 1
 
+    /// A profile with no fitted efficiency, no region overhead and a plain roofline.
     public init(name: String, peakFLOPS: [WeightDType: Double], memoryBandwidth: Double, linkBandwidth: Double,
                 launchOverhead: Double, clockHz: Double? = nil) {
         self.name = name
@@ -50,6 +52,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         case computeMemoryOverlap = "compute_memory_overlap"
     }
 
+    /// Reads a JSON profile; `name` defaults to `custom`, `link_bandwidth` to `memory_bandwidth`.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? "custom"
@@ -64,6 +67,7 @@ public struct HardwareProfile: Sendable, Equatable, Codable {
         source = try c.decodeIfPresent(String.self, forKey: .source)
     }
 
+    /// Writes the JSON profile `init(from:)` reads.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)

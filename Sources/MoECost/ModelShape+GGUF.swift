@@ -2,7 +2,7 @@ import MoEKit
 
 extension ModelShape {
     /// Reads a GGUF file (llama.cpp's format; one file or any shard of a split model): the feed-forward
-    /// layers from the same metadata ``GGUFModel`` runs, the attention and vocabulary from llama.cpp's keys
+    /// layers from the same metadata MoEKit's `GGUFModel` runs, the attention and vocabulary from llama.cpp's keys
     /// (`<arch>.attention.head_count`, `head_count_kv`, `key_length`, `value_length`, the LoRA ranks and
     /// `rope.dimension_count` of `deepseek2`) and the token embedding's shape, and the dtypes from the
     /// tensors themselves: the routed experts' ggml type (first MoE block's `ffn_gate_exps`) and, for the

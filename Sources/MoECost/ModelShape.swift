@@ -4,17 +4,21 @@ import MoEKit
 /// the expert and dense FFN shapes, and the stored dtypes.
 ///
 /// Built from a model's own `config.json` by ``init(huggingFaceJSON:path:)`` (the feed-forward part
-/// comes from MoEKit's ``ModelConfig/init(huggingFaceJSON:path:)``), from a MoEKit model JSON, or from a
+/// comes from MoEKit's `ModelConfig(huggingFaceJSON:path:)`), from a GGUF file (``init(gguf:)``), from a
+/// MoEKit model JSON, or from a
 /// dense config through ``FFNScaling`` (``init(denseJSON:path:experts:topK:scaling:)``).
 public struct ModelShape: Sendable, Equatable {
     /// `model_type`, or `moekit` / `dense-derived` for the other sources.
     public var modelType: String
+    /// H.
     public var hiddenSize: Int
+    /// Decoder layers.
     public var layerCount: Int
     /// Rows of the input embedding (0 when the source does not say).
     public var vocabSize: Int
     /// Whether the output head shares the input embedding's weight (then it is counted once).
     public var tiesWordEmbeddings: Bool
+    /// Every layer's attention block (attention is counted, not timed).
     public var attention: AttentionShape
     /// Weight vectors of width H per decoder layer (input and post-attention RMSNorm: 2).
     public var normsPerLayer: Int
@@ -36,6 +40,7 @@ public struct ModelShape: Sendable, Equatable {
     /// what ``expertFormat`` and ``linearFormat`` (resident bytes) are read from.
     public var quantization: ModelConfig.Quantization?
 
+    /// A model shape field by field; `quantization` is `nil`.
     public init(modelType: String, hiddenSize: Int, layerCount: Int, vocabSize: Int, tiesWordEmbeddings: Bool,
                 attention: AttentionShape, normsPerLayer: Int = 2, hasFinalNorm: Bool = true, sparseLayers: [Bool],
                 moe: MoEBlockShape, denseIntermediateSize: Int?, denseMatrixCount: Int = 3,
@@ -56,8 +61,18 @@ public struct ModelShape: Sendable, Equatable {
         self.weightDType = weightDType
     }
 
-    /// The MoE block with every field of ``ModelConfig`` the count needs.
-    /// - Parameter config: a validated MoEKit config.
+    /// The feed-forward layers of a MoEKit `ModelConfig`, with every field the count needs; the dtypes default
+    /// to the config's declared dtype (BF16 when it declares none).
+    /// - Parameters:
+    ///   - config: a validated MoEKit config.
+    ///   - modelType: the `model_type` to report (it also picks the model card's active-parameter convention).
+    ///   - vocabSize: rows of the input embedding (0: not counted).
+    ///   - tiesWordEmbeddings: whether the output head shares the embedding.
+    ///   - attention: each layer's attention block.
+    ///   - normsPerLayer: RMSNorm weights of width H per layer.
+    ///   - hasFinalNorm: whether the model ends with a norm of width H.
+    ///   - expertDType: how the routed experts are stored.
+    ///   - weightDType: how every other weight is stored.
     public init(feedForward config: ModelConfig, modelType: String, vocabSize: Int = 0, tiesWordEmbeddings: Bool = false,
                 attention: AttentionShape = .none, normsPerLayer: Int = 2, hasFinalNorm: Bool = true,
                 expertDType: WeightDType? = nil, weightDType: WeightDType? = nil) {
@@ -93,6 +108,7 @@ public struct MoEBlockShape: Sendable, Equatable {
     /// Whether the shared expert's output passes through a learned sigmoid gate of shape [1, H] (Qwen2-MoE).
     public var sharedExpertHasGate: Bool
 
+    /// A block of these sizes; the defaults are a SwiGLU block without biases or shared expert.
     public init(hiddenSize: Int, expertCount: Int, expertsPerToken: Int, expertIntermediateSize: Int,
                 expertMatrixCount: Int = 3, expertHasBiases: Bool = false, routerHasBias: Bool = false,
                 sharedIntermediateSize: Int? = nil, sharedExpertHasGate: Bool = false) {

@@ -1,6 +1,8 @@
 /// Whether a decoder layer's feed-forward block is the MoE block or a dense MLP.
 public enum LayerKind: String, Sendable, Codable {
+    /// The MoE block.
     case moe
+    /// A dense MLP.
     case dense
 }
 
@@ -14,7 +16,9 @@ public enum LayerKind: String, Sendable, Codable {
 /// - ``withoutInputEmbedding``: the input embedding table (a row lookup, not a matmul) is left out
 ///   and the output head is counted (OpenAI's 5.1 B / 3.6 B for GPT-OSS).
 public enum ActiveParameterConvention: String, Sendable, Codable {
+    /// The input embedding table and the output head both count.
     case withEmbeddings = "with_embeddings"
+    /// The output head counts, the input embedding table does not.
     case withoutInputEmbedding = "without_input_embedding"
 
     /// The convention of the publisher's model card for an architecture: OpenAI's for GPT-OSS,
@@ -26,7 +30,9 @@ public enum ActiveParameterConvention: String, Sendable, Codable {
 
 /// The parameters of one decoder layer.
 public struct LayerParameters: Sendable, Equatable {
+    /// The decoder layer.
     public var index: Int
+    /// MoE or dense.
     public var kind: LayerKind
     /// Attention (projections, biases, q/k norms, sinks).
     public var attention: Int
@@ -51,6 +57,7 @@ public struct LayerParameters: Sendable, Equatable {
 /// `model.parameters()`): buffers such as DeepSeek-V3's `e_score_correction_bias` are not parameters,
 /// and DeepSeek-V3's multi-token-prediction layer is not part of the model.
 public struct ParameterCount: Sendable, Equatable {
+    /// Each decoder layer, in order.
     public var layers: [LayerParameters]
     /// The input embedding table, `vocab_size · H`.
     public var embedding: Int

@@ -2,21 +2,28 @@ import Foundation
 
 /// A small hand-written SVG: predicted time vs tokens, log–log, one polyline per hardware profile, a legend.
 public struct TimePlot: Sendable {
+    /// One polyline: a hardware profile's predicted times.
     public struct Series: Sendable {
+        /// The legend entry.
         public var name: String
         /// (tokens, milliseconds), tokens increasing; non-positive values are left out.
         public var points: [(tokens: Double, ms: Double)]
 
+        /// A series of (tokens, milliseconds) points.
         public init(name: String, points: [(tokens: Double, ms: Double)]) {
             self.name = name
             self.points = points
         }
     }
 
+    /// The title above the plot.
     public var title: String
+    /// The y axis label.
     public var yLabel: String
+    /// The polylines, one colour each.
     public var series: [Series]
 
+    /// A plot of `series`.
     public init(title: String, yLabel: String = "predicted ms", series: [Series]) {
         self.title = title
         self.yLabel = yLabel

@@ -2,15 +2,18 @@ import MoEKit
 
 /// The storage format of a group of weights, for byte counts.
 public enum WeightDType: String, Sendable, CaseIterable, Codable {
+    /// IEEE single precision.
     case f32
+    /// bfloat16.
     case bf16
+    /// IEEE half precision.
     case f16
     /// 8-bit floating point (DeepSeek-V3's released checkpoint).
     case fp8
     /// OCP MXFP4: 4-bit E2M1 values with one 8-bit E8M0 scale per 32 values, i.e. 4.25 bits per weight
     /// (GPT-OSS's expert tensors).
     case mxfp4
-    /// ggml's block quantizations (GGUF files), as MoEKit reads them (``GGMLBlockType``): the block's scales
+    /// ggml's block quantizations (GGUF files), as MoEKit reads them (`GGMLBlockType`): the block's scales
     /// and minimums count towards the bits per weight (Q4_K: 144 bytes per 256 weights, 4.5 bits).
     case q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K
 

@@ -9,6 +9,7 @@ public struct WorkComponent: Sendable, Equatable {
     /// The dtype the FLOPs run in (selects the hardware's peak).
     public var computeDType: WeightDType
 
+    /// A component; empty by default.
     public init(flops: Double = 0, weightBytes: Double = 0, activationBytes: Double = 0, computeDType: WeightDType = .bf16) {
         self.flops = flops
         self.weightBytes = weightBytes
@@ -22,7 +23,9 @@ public struct WorkComponent: Sendable, Equatable {
 
 /// The work of one decoder layer's feed-forward block for T tokens (attention is not modelled).
 public struct LayerWork: Sendable, Equatable {
+    /// The decoder layer.
     public var index: Int
+    /// MoE or dense.
     public var kind: LayerKind
     /// Router logits `2·T·H·E` (MoE layers).
     public var router: WorkComponent
@@ -39,8 +42,11 @@ public struct LayerWork: Sendable, Equatable {
     public var components: [WorkComponent] {
         [router, routedExperts, sharedOrDense, combine].filter { $0.flops > 0 || $0.bytes > 0 }
     }
+    /// FLOPs of the block.
     public var flops: Double { components.reduce(0) { $0 + $1.flops } }
+    /// Bytes the block moves.
     public var bytes: Double { components.reduce(0) { $0 + $1.bytes } }
+    /// Weight bytes the block reads.
     public var weightBytes: Double { components.reduce(0) { $0 + $1.weightBytes } }
 }
 
@@ -51,8 +57,11 @@ public struct LayerWork: Sendable, Equatable {
 /// activations are in the model's non-expert dtype; elementwise work (activation functions, biases)
 /// is not counted in FLOPs; attention is not modelled.
 public struct WorkEstimate: Sendable, Equatable {
+    /// T.
     public var tokens: Int
+    /// D, the expert-parallel devices (for the all-to-all bytes).
     public var devices: Int
+    /// Each decoder layer's feed-forward work, in order.
     public var layers: [LayerWork]
     /// Weight bytes of one routed expert at the stored expert dtype.
     public var expertWeightBytes: Double

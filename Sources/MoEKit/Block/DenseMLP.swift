@@ -39,10 +39,13 @@ public struct DenseMLP: Sendable {
 
 /// The always-on expert beside the routed ones, with its optional per-token sigmoid gate.
 public struct SharedExpert: Sendable {
+    /// The expert's SwiGLU MLP.
     public let mlp: DenseMLP
     /// Qwen2-MoE's `shared_expert_gate.weight` (H values), or `nil` for an ungated shared expert.
     public let gateWeight: [Float]?
 
+    /// Wraps `mlp`, with Qwen2-MoE's sigmoid gate when `gateWeight` is given.
+    /// - Throws: ``TensorError/shapeMismatch(expected:actual:)`` unless `gateWeight` has H values.
     public init(mlp: DenseMLP, gateWeight: [Float]? = nil) throws(TensorError) {
         if let gateWeight, gateWeight.count != mlp.hiddenSize {
             throw .shapeMismatch(expected: "shared_expert_gate [1, \(mlp.hiddenSize)]", actual: "\(gateWeight.count) values")

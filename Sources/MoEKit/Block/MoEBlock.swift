@@ -1,9 +1,13 @@
 /// One MoE feed-forward block: router → routing plan → `projection_to_intermediate` →
 /// `projection_to_output` and combine → plus the shared expert.
 public struct MoEBlock: Sendable {
+    /// The validated shape of the block.
     public let config: MoEConfig
+    /// The router (F32 weights).
     public let router: Router
+    /// The routed experts, in their stored format.
     public let experts: ExpertWeights
+    /// The always-on shared expert, or `nil`.
     public let sharedExpert: SharedExpert?
 
     /// Assembles a block, checking that the parts agree with `config`.
@@ -58,13 +62,17 @@ public struct MoEBlock: Sendable {
 public struct MoEBlockOutput: Sendable {
     /// `[T, H]`.
     public var hiddenStates: Tensor<Float>
+    /// The router's decision: logits, expert ids and weights `[T, K]`, statistics.
     public var routing: RouterOutput
+    /// The rows each expert processed, after capacity (if any).
     public var plan: RoutingPlan
 }
 
 /// The feed-forward block of one decoder layer: sparse (MoE) or dense.
 public enum FeedForward: Sendable {
+    /// A sparse layer: router, routed experts and shared expert.
     case moe(MoEBlock)
+    /// A dense layer: one SwiGLU MLP over every token.
     case dense(DenseMLP)
 
     /// H.

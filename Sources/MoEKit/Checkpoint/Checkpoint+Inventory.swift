@@ -4,15 +4,21 @@
 extension Checkpoint {
     /// One group of tensors, summed over the layers that hold it.
     public struct WeightGroup: Sendable, Equatable {
+        /// Which part of the feed-forward layers a group is, named as `moe inspect` prints it.
         public enum Kind: String, Sendable, CaseIterable {
+            /// Every routed expert's weights (and their scales and biases).
             case routedExperts = "routed experts"
+            /// The shared expert's weights and its gate.
             case sharedExpert = "shared expert"
+            /// The dense MLPs of the non-MoE layers.
             case denseMLP = "dense MLP"
+            /// The router's weight and biases.
             case router
             /// Everything the feed-forward loader does not read (attention, norms, embeddings, head).
             case notLoaded = "not loaded"
         }
 
+        /// Which part this group is.
         public var kind: Kind
         /// The stored formats of the group's weight matrices (``WeightFormat/description``, or the dtype in
         /// lower case for one MoEKit does not pack), in order of first appearance; scales and biases not listed.

@@ -1,8 +1,11 @@
 /// A model folder as `save_pretrained` writes it: `config.json` plus weights. Loads the feed-forward
 /// block of any decoder layer into MoEKit's canonical layout.
 public struct Checkpoint: Sendable {
+    /// The model folder.
     public let directory: String
+    /// The feed-forward configuration read from `config.json`.
     public let config: ModelConfig
+    /// Every tensor of the folder's `.safetensors` files, by name.
     public let store: TensorStore
     private let names: ArchitectureNames
     private let layerPrefix: String
@@ -28,6 +31,7 @@ public struct Checkpoint: Sendable {
     /// ``WeightResidency/mapped``: F32, BF16, F16 weights; nothing allocated for them). A layer whose packed
     /// copy cannot fit in the memory available is refused before anything is allocated (``MemoryBudget``).
     /// - Parameters:
+    ///   - layer: the decoder layer, `0..<config.layerCount`.
     ///   - threads: packing threads.
     ///   - residency: pack the weights once (the default: fastest for repeated forwards) or read them in place.
     ///   - progress: told how far the routed experts' packing has come, after each expert matrix.

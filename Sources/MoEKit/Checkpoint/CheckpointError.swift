@@ -1,19 +1,26 @@
 /// A checkpoint folder whose tensors do not fit its `config.json`, or that lacks a tensor.
 public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The folder has no tensor `name`; `hint` says which layer and architecture expected it.
     case missingTensor(name: String, directory: String, hint: String)
+    /// Tensor `name` in `file` has shape `actual` where `config.json` implies `expected`.
     case wrongShape(name: String, file: String, expected: [Int], actual: [Int])
+    /// Tensor `name` in `file` has a dtype MoEKit does not take for it.
     case wrongDType(name: String, file: String, dtype: String)
+    /// Element `index` of tensor `name` (a bias, router or gate vector, or a dense matrix) is NaN or infinite.
     case nonFinite(name: String, file: String, index: Int)
     /// Expert `expert`'s matrix in tensor `name` holds a NaN or infinite weight (an E4M3 NaN code included).
     case nonFiniteWeight(name: String, file: String, expert: Int)
+    /// The folder has no `config.json`.
     case missingConfig(directory: String)
     /// A quantized weight that breaks its format's rules (scales of the wrong shape or dtype, a NaN scale,
     /// a dtype its `quant_method` does not allow).
     case badQuantization(name: String, file: String, reason: String)
     /// The layer would need more memory than the machine has available.
     case insufficientMemory(what: String, needed: Int, available: Int)
+    /// The folder has neither `model.safetensors` nor `model.safetensors.index.json`.
     case noWeights(directory: String)
 
+    /// One line naming the file, tensor and value at fault.
     public var description: String {
         switch self {
         case .missingTensor(let name, let dir, let hint): "\(dir): missing tensor '\(name)'\(hint.isEmpty ? "" : " (\(hint))")"

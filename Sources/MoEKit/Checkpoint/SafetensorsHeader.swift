@@ -12,6 +12,7 @@ public struct SafetensorsEntry: Sendable, Equatable {
         "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
         "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
     ]
+    /// The shape as written in the header.
     public var shape: [Int]
     /// Byte range relative to the start of the data section.
     public var dataRange: Range<Int>

@@ -1,12 +1,19 @@
 /// A configuration that cannot describe a valid MoE block, or a `config.json` that cannot be read.
 public enum ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A field whose value MoEKit cannot use, with the reason (`field` is its JSON key).
     case invalidField(field: String, value: String, reason: String)
+    /// A required key is absent from the file at `path` (`key` is the dotted key path).
     case missingKey(path: String, key: String)
+    /// The file's `model_type` is not one of ``Architecture``.
     case unsupportedArchitecture(path: String, modelType: String)
+    /// The file cannot be read or is not JSON, or a key holds a value of the wrong type or out of range.
     case malformedJSON(path: String, reason: String)
+    /// No preset is called `name`; `known` lists those that exist.
     case unknownPreset(name: String, known: [String])
+    /// A decoder layer index outside `0..<layerCount`.
     case layerOutOfRange(layer: Int, layerCount: Int)
 
+    /// One line naming the file, key or field and the value at fault.
     public var description: String {
         switch self {
         case .invalidField(let field, let value, let reason): "config: \(field) = \(value) \(reason)"

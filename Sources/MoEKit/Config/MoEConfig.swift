@@ -12,14 +12,18 @@ public struct MoEConfig: Sendable, Equatable {
     public var expertsPerToken: Int
     /// F: the intermediate width of one routed expert.
     public var expertIntermediateSize: Int
+    /// How the router turns logits into (expert, weight) pairs.
     public var router: RouterKind
     /// Whether the router's linear layer has a bias (GPT-OSS).
     public var routerHasBias: Bool
+    /// The feed-forward network of every routed expert.
     public var expert: ExpertKind
+    /// The always-on shared expert, or `nil` when the block has none.
     public var sharedExpert: SharedExpertConfig?
     /// Capacity factor; `nil` means dropless (the default). See ``ExpertCapacity``.
     public var capacityFactor: Double?
 
+    /// A block of these sizes and kinds; call ``validate()`` before running it (``MoEBlock`` does).
     public init(hiddenSize: Int, expertCount: Int, expertsPerToken: Int, expertIntermediateSize: Int,
                 router: RouterKind, routerHasBias: Bool = false, expert: ExpertKind = .gated(.silu),
                 sharedExpert: SharedExpertConfig? = nil, capacityFactor: Double? = nil) {

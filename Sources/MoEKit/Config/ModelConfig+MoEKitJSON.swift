@@ -50,7 +50,24 @@ extension ModelConfig {
     /// The `format` marker that tells MoEKit's JSON from a Hugging Face `config.json`.
     public static let moekitFormat = "moekit"
 
-    /// Reads MoEKit's own model JSON (see ``MoEKitModelJSON``) and validates it.
+    /// Reads MoEKit's own model JSON and validates it. Every router and expert kind is written out, so any
+    /// block can be described without a model's `config.json`:
+    ///
+    /// ```json
+    /// {"format": "moekit", "architecture": "custom", "hidden_size": 64, "num_experts": 8,
+    ///  "num_experts_per_tok": 2, "expert_intermediate_size": 128, "num_layers": 2,
+    ///  "router": {"kind": "softmax_topk", "norm_topk_prob": true},
+    ///  "expert": {"kind": "mlp", "activation": "gelu"},
+    ///  "shared_expert": {"intermediate_size": 128, "gate": "sigmoid"},
+    ///  "capacity_factor": 1.25, "dense_layers": [0], "dense_intermediate_size": 256}
+    /// ```
+    ///
+    /// Router kinds: `softmax_topk` (`norm_topk_prob`), `sigmoid_grouped_topk` (`n_group`, `topk_group`,
+    /// `norm_topk_prob`, `routed_scaling_factor`), `topk_softmax`, `sigmoid_topk_scales_input`.
+    /// Expert kinds: `gated` and `mlp` (`activation`), `clamped_gated` (`alpha`, `limit`).
+    /// - Parameters:
+    ///   - data: the file's bytes.
+    ///   - path: the file's path, for error messages.
     /// - Throws: ``ConfigError`` naming the bad key or field.
     public init(moekitJSON data: Data, path: String) throws(ConfigError) {
         let json = try decodeJSON(MoEKitModelJSON.self, from: data, path: path)

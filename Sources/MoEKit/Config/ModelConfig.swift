@@ -1,7 +1,9 @@
 /// One model's feed-forward layers: the MoE block shape, which decoder layers are sparse, and the
 /// width of the dense MLP used by the others.
 public struct ModelConfig: Sendable, Equatable {
+    /// The model family, which also fixes its checkpoint tensor names.
     public var architecture: Architecture
+    /// The MoE block of the sparse layers (every sparse layer has the same shape).
     public var moe: MoEConfig
     /// The number of decoder layers.
     public var layerCount: Int
@@ -21,6 +23,7 @@ public struct ModelConfig: Sendable, Equatable {
         /// The experts as MXFP4 `*_blocks` + `*_scales` (GPT-OSS).
         case mxfp4
 
+        /// The method as `moe inspect` prints it: `fp8 (128x128 blocks)` or `mxfp4`.
         public var description: String {
             switch self {
             case .fp8(let r, let c): "fp8 (\(r)x\(c) blocks)"
@@ -29,6 +32,8 @@ public struct ModelConfig: Sendable, Equatable {
         }
     }
 
+    /// A model of `layerCount` layers; `sparseLayers` `nil` makes every layer sparse. Not validated: call
+    /// ``validate()``.
     public init(architecture: Architecture, moe: MoEConfig, layerCount: Int, sparseLayers: [Bool]? = nil,
                 denseIntermediateSize: Int? = nil, declaredDType: String? = nil) {
         self.architecture = architecture

@@ -56,8 +56,10 @@ public enum SharedExpertGate: String, Sendable, Codable {
 public struct SharedExpertConfig: Sendable, Equatable {
     /// Intermediate width of the shared MLP (DeepSeek-V3: `moe_intermediate_size × n_shared_experts`).
     public var intermediateSize: Int
+    /// How the shared expert's output joins the routed output.
     public var gate: SharedExpertGate
 
+    /// A shared expert of width `intermediateSize`.
     public init(intermediateSize: Int, gate: SharedExpertGate) {
         self.intermediateSize = intermediateSize
         self.gate = gate

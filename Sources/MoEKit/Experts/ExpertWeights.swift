@@ -1,5 +1,6 @@
 /// The weights of E experts, each kept once, in the format its checkpoint stores (F32, BF16, F16,
-/// FP8 E4M3 with block scales, MXFP4), packed once into the fast kernels' panels (``PanelMatrices``):
+/// FP8 E4M3 with block scales, MXFP4, the ggml block formats), packed once into the fast kernels' panels
+/// (32 output columns each, input-major, in the stored format):
 ///
 /// - gate `[E, F, H]` (W1 of ``ExpertKind/mlp(_:)``) and up `[E, F, H]` (gated kinds), interleaved
 ///   panel by panel so one work item streams both;
@@ -10,8 +11,16 @@
 /// (``decodeRow(_:expert:row:into:)``), so a layer is resident at about its stored size.
 public struct ExpertWeights: Sendable {
     /// The three projections of an expert.
-    public enum Projection: Sendable, CaseIterable { case gate, up, down }
+    public enum Projection: Sendable, CaseIterable {
+        /// gate `[E, F, H]` (W1 of an ungated MLP).
+        case gate
+        /// up `[E, F, H]` (gated kinds only).
+        case up
+        /// down `[E, H, F]`.
+        case down
+    }
 
+    /// The feed-forward network every expert computes.
     public let kind: ExpertKind
     /// E.
     public let expertCount: Int
@@ -19,8 +28,11 @@ public struct ExpertWeights: Sendable {
     public let hiddenSize: Int
     /// F.
     public let intermediateSize: Int
+    /// gate's bias `[E, F]` (W1's for an ungated MLP), when ``ExpertKind/hasBiases``.
     public let gateBias: Tensor<Float>?
+    /// up's bias `[E, F]`, for gated kinds with biases (GPT-OSS).
     public let upBias: Tensor<Float>?
+    /// down's bias `[E, H]`, when ``ExpertKind/hasBiases``.
     public let downBias: Tensor<Float>?
     /// gate (source 0) and up (source 1) panels.
     let gateUp: PanelMatrices
@@ -28,7 +40,13 @@ public struct ExpertWeights: Sendable {
 
     /// Packs stored weights (views of a checkpoint, or bytes MoEKit made) once, in their format.
     /// - Parameters:
-    ///   - gate, up, down: `[E, F, H]`, `[E, F, H]` (gated kinds only), `[E, H, F]`; gate and up in one format.
+    ///   - kind: the experts' feed-forward network; it decides which of `up` and the biases are required.
+    ///   - gate: `[E, F, H]` (W1 of an ungated MLP).
+    ///   - up: `[E, F, H]` in gate's format, for the gated kinds; `nil` otherwise.
+    ///   - down: `[E, H, F]`, in any format.
+    ///   - gateBias: `[E, F]`, when `kind` has biases.
+    ///   - upBias: `[E, F]`, when `kind` is gated and has biases.
+    ///   - downBias: `[E, H]`, when `kind` has biases.
     ///   - compute: ``ComputeMode/bf16`` rounds activations to bfloat16 (BF16 weights only).
     ///   - residency: packed once (the default), or read in place where the format allows
     ///     (``WeightResidency/mapped``: F32, BF16, F16; quantized formats are packed either way).

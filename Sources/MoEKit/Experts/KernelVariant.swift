@@ -5,5 +5,6 @@ public enum KernelVariant: String, Sendable, CaseIterable, CustomStringConvertib
     /// Reader → compute → writer over packed panels, SIMD, multi-threaded; `Float` accumulation.
     case fast
 
+    /// `reference` or `fast`.
     public var description: String { rawValue }
 }

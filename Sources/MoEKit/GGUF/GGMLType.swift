@@ -6,39 +6,73 @@
 /// lists Q8_1 as 40 bytes (two F32 scales), while ggml's `block_q8_1` holds two halves and a
 /// `static_assert` pins it at 36. Ids ggml removed (4, 5, 31–33, 36–38) are refused by name.
 public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// F32: one 4-byte float per element.
     case f32 = 0
+    /// F16: one IEEE half per element.
     case f16 = 1
+    /// Q4_0: 32 elements in 18 bytes (an F16 scale, 4-bit codes).
     case q4_0 = 2
+    /// Q4_1: 32 elements in 20 bytes (F16 scale and minimum, 4-bit codes).
     case q4_1 = 3
+    /// Q5_0: 32 elements in 22 bytes (an F16 scale, 5-bit codes).
     case q5_0 = 6
+    /// Q5_1: 32 elements in 24 bytes (F16 scale and minimum, 5-bit codes).
     case q5_1 = 7
+    /// Q8_0: 32 elements in 34 bytes (an F16 scale, int8 codes).
     case q8_0 = 8
+    /// Q8_1: 32 elements in 36 bytes (ggml's activation type; MoEKit does not compute with it).
     case q8_1 = 9
+    /// Q2_K: 256 elements in 84 bytes (MoEKit does not compute with it).
     case q2_K = 10
+    /// Q3_K: 256 elements in 110 bytes (MoEKit does not compute with it).
     case q3_K = 11
+    /// Q4_K: 256 elements in 144 bytes (eight 32-element groups with 6-bit scales and minimums).
     case q4_K = 12
+    /// Q5_K: 256 elements in 176 bytes (as Q4_K with a fifth bit).
     case q5_K = 13
+    /// Q6_K: 256 elements in 210 bytes (sixteen 16-element groups with int8 scales).
     case q6_K = 14
+    /// Q8_K: 256 elements in 292 bytes (ggml's activation type; MoEKit does not compute with it).
     case q8_K = 15
+    /// IQ2_XXS: 256 elements in 66 bytes (MoEKit does not compute with it).
     case iq2_XXS = 16
+    /// IQ2_XS: 256 elements in 74 bytes (MoEKit does not compute with it).
     case iq2_XS = 17
+    /// IQ3_XXS: 256 elements in 98 bytes (MoEKit does not compute with it).
     case iq3_XXS = 18
+    /// IQ1_S: 256 elements in 50 bytes (MoEKit does not compute with it).
     case iq1_S = 19
+    /// IQ4_NL: 32 elements in 18 bytes (MoEKit does not compute with it).
     case iq4_NL = 20
+    /// IQ3_S: 256 elements in 110 bytes (MoEKit does not compute with it).
     case iq3_S = 21
+    /// IQ2_S: 256 elements in 82 bytes (MoEKit does not compute with it).
     case iq2_S = 22
+    /// IQ4_XS: 256 elements in 136 bytes (MoEKit does not compute with it).
     case iq4_XS = 23
+    /// I8: one signed byte per element.
     case i8 = 24
+    /// I16: one 2-byte signed integer per element.
     case i16 = 25
+    /// I32: one 4-byte signed integer per element.
     case i32 = 26
+    /// I64: one 8-byte signed integer per element.
     case i64 = 27
+    /// F64: one 8-byte float per element (MoEKit does not compute with it).
     case f64 = 28
+    /// IQ1_M: 256 elements in 56 bytes (MoEKit does not compute with it).
     case iq1_M = 29
+    /// BF16: one bfloat16 per element.
     case bf16 = 30
+    /// TQ1_0: 256 ternary elements in 54 bytes (MoEKit does not compute with it).
     case tq1_0 = 34
+    /// TQ2_0: 256 ternary elements in 66 bytes (MoEKit does not compute with it).
     case tq2_0 = 35
+    /// MXFP4: 32 elements in 17 bytes (an E8M0 scale, E2M1 codes; ggml's nibble order).
     case mxfp4 = 39
+    /// NVFP4: 64 elements in 36 bytes (MoEKit does not compute with it).
     case nvfp4 = 40
+    /// Q1_0: 128 elements in 18 bytes (MoEKit does not compute with it).
     case q1_0 = 41
 
     /// Elements per block (1 for the plain types).

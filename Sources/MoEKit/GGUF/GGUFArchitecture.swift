@@ -5,14 +5,20 @@
 public enum GGUFArchitecture: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Mixtral: `llama` with `llama.expert_count` > 0.
     case llama
+    /// Qwen2-MoE: a shared expert behind a sigmoid gate.
     case qwen2moe
+    /// Qwen3-MoE.
     case qwen3moe
     /// DeepSeek-V2/V3 (and their kin): leading dense blocks, shared experts, sigmoid grouped routing.
     case deepseek2
+    /// GPT-OSS: biased router, clamped SwiGLU experts with biases.
     case gptOSS = "gpt-oss"
+    /// OLMoE.
     case olmoe
+    /// Llama-4: sigmoid weights scale the expert input, a shared expert, interleaved dense blocks.
     case llama4
 
+    /// The `general.architecture` name.
     public var description: String { rawValue }
 
     /// The MoEKit architecture whose block this is.

@@ -1,48 +1,76 @@
 /// Everything that can be wrong with a GGUF file, a set of split GGUF files, or the model they
 /// describe. Each message names the file and the key, tensor or layer, and the value it found.
 public enum GGUFError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file cannot be opened or mapped.
     case cannotOpen(path: String, reason: String)
     /// Something the file claims (`what`, read at byte `offset`) needs `needed` bytes; `available` remain.
     case truncated(path: String, what: String, offset: Int, needed: UInt64, available: Int)
+    /// The file does not start with `GGUF`; `found` is what it starts with.
     case badMagic(path: String, found: [UInt8])
+    /// A GGUF version other than 2 or 3.
     case unsupportedVersion(path: String, version: UInt32)
+    /// A big-endian file (its version reads byte-swapped).
     case bigEndian(path: String, version: UInt32)
     /// A count in the header (`what`) larger than the bytes left could possibly hold.
     case countTooLarge(path: String, what: String, value: UInt64, limit: Int)
+    /// Metadata key `key` has a value type outside 0…12.
     case invalidValueType(path: String, key: String, type: UInt32)
+    /// Array key `key` has an element type outside 0…12.
     case invalidArrayType(path: String, key: String, type: UInt32)
+    /// Array key `key` holds arrays, which GGUF readers refuse.
     case nestedArray(path: String, key: String)
+    /// BOOL key `key` is stored as a byte other than 0 or 1.
     case invalidBool(path: String, key: String, value: UInt8)
+    /// Metadata key `key` appears twice.
     case duplicateKey(path: String, key: String)
+    /// `general.alignment` is not a positive power of two.
     case invalidAlignment(path: String, value: String)
+    /// Tensor `tensor` appears twice, in `path` or also in `otherPath` (another shard).
     case duplicateTensor(path: String, tensor: String, otherPath: String)
+    /// Tensor `tensor` has more than 4 dimensions.
     case tooManyDimensions(path: String, tensor: String, count: UInt32)
+    /// Tensor `tensor`'s `ne[index]` is out of range.
     case invalidDimension(path: String, tensor: String, index: Int, value: UInt64)
+    /// Tensor `tensor` has a ggml type id that is not a ``GGMLType``.
     case unknownType(path: String, tensor: String, typeID: UInt32)
+    /// Tensor `tensor` has a type id ggml has removed (`name`, e.g. Q4_0_4_4).
     case removedType(path: String, tensor: String, typeID: UInt32, name: String)
+    /// Tensor `tensor`'s innermost dimension is not a whole number of `type`'s blocks.
     case blockMismatch(path: String, tensor: String, type: GGMLType, innerDimension: Int)
+    /// Tensor `tensor`'s element or byte count overflows.
     case sizeOverflow(path: String, tensor: String, dims: [UInt64])
+    /// Tensor `tensor`'s data offset is not a multiple of the alignment.
     case misalignedOffset(path: String, tensor: String, offset: UInt64, alignment: Int)
+    /// Tensor `tensor`'s bytes end past the data section (a truncated file).
     case tensorPastEnd(path: String, tensor: String, offset: UInt64, size: Int, dataSize: Int)
+    /// Tensor `tensor`'s bytes overlap those of tensor `other`.
     case overlappingTensors(path: String, tensor: String, offset: UInt64, other: String, otherEnd: Int)
     /// Split files: a shard that is missing, or whose `split.*` keys disagree with the set.
     case missingShard(path: String, shard: String, reason: String)
+    /// A shard's `split.*` key `key` holds `value` where the set implies `expected`.
     case splitMismatch(path: String, key: String, value: String, expected: String)
+    /// No shard holds a tensor called `tensor`.
     case tensorNotFound(path: String, tensor: String)
     /// Metadata: a required key is absent, has the wrong type, or a value out of range.
     case missingKey(path: String, key: String)
+    /// Metadata key `key` holds `found` where `expected` is needed.
     case wrongKeyType(path: String, key: String, expected: String, found: String)
+    /// Metadata key `key` holds a value out of range; `reason` says which.
     case invalidKey(path: String, key: String, value: String, reason: String)
+    /// `general.architecture` is not one of ``GGUFArchitecture``.
     case unsupportedArchitecture(path: String, architecture: String)
     /// A tensor whose ggml dims (ne[0] innermost) disagree with what the metadata implies.
     case tensorShape(path: String, tensor: String, dims: [Int], expected: [Int], from: String)
     /// A tensor whose expert dimension disagrees with `<arch>.expert_count`.
     case expertCountMismatch(path: String, tensor: String, dims: [Int], experts: Int, key: String, value: Int)
+    /// Tensor `tensor` is of a type MoEKit cannot use there; `reason` says why.
     case wrongTensorType(path: String, tensor: String, type: GGMLType, reason: String)
+    /// A block index outside `0..<layerCount`.
     case layerOutOfRange(path: String, layer: Int, layerCount: Int)
     /// The mapped `ModelConfig` fails MoEKit's own checks.
     case invalidConfig(path: String, reason: String)
 
+    /// One line starting with the file's path, naming the key, tensor or shard and the value.
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "\(path): cannot open: \(reason)"

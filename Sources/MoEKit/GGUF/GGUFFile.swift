@@ -8,7 +8,9 @@
 public final class GGUFFile: Sendable {
     /// The file's path, in every error message.
     public let path: String
+    /// The GGUF version: 2 or 3.
     public let version: UInt32
+    /// The metadata key–values.
     public let metadata: GGUFMetadata
     /// Tensors in file order.
     public let tensors: [GGUFTensorInfo]
@@ -48,6 +50,7 @@ public final class GGUFFile: Sendable {
     /// Tensor names in file order.
     public var tensorNames: [String] { tensors.map(\.name) }
 
+    /// The header entry of tensor `name`; `nil` when the file has no such tensor.
     public func info(_ name: String) -> GGUFTensorInfo? { index[name].map { tensors[$0] } }
 
     /// The bytes of tensor `name` where they lie; `nil` when the file has no such tensor.

@@ -17,30 +17,45 @@ public enum GGUFTensorName {
     /// Dense MLP of a non-MoE block: gate and up `[H, F]`, down `[F, H]`.
     public static func dense(_ n: Int, _ projection: Projection) -> String { "blk.\(n).ffn_\(projection.rawValue).weight" }
 
+    /// One projection of an MLP, by its name in llama.cpp's tensor names (`ffn_gate`, `ffn_up`, `ffn_down`).
     public enum Projection: String, Sendable, CaseIterable {
-        case gate, up, down
+        /// `ffn_gate`.
+        case gate
+        /// `ffn_up`.
+        case up
+        /// `ffn_down`.
+        case down
     }
 }
 
 /// A SwiGLU MLP's three projections (MoEKit order: gate and up `[F, H]`, down `[H, F]`).
 public struct GGUFMLPTensors: Sendable {
+    /// gate `[F, H]`.
     public let gate: GGUFTensorView
+    /// up `[F, H]`.
     public let up: GGUFTensorView
+    /// down `[H, F]`.
     public let down: GGUFTensorView
 }
 
 /// The tensors of one MoE block, in MoEKit order (outermost first), every shape checked against
 /// the metadata: router `[E, H]`, gate/up `[E, F, H]`, down `[E, H, F]`.
 public struct GGUFMoETensors: Sendable {
+    /// The router `[E, H]` (`ffn_gate_inp`).
     public let router: GGUFTensorView
     /// gpt-oss: `[E]`.
     public let routerBias: GGUFTensorView?
+    /// The routed experts' gate `[E, F, H]` (`ffn_gate_exps`).
     public let gate: GGUFTensorView
+    /// The routed experts' up `[E, F, H]` (`ffn_up_exps`).
     public let up: GGUFTensorView
+    /// The routed experts' down `[E, H, F]` (`ffn_down_exps`).
     public let down: GGUFTensorView
     /// gpt-oss: gate and up `[E, F]`, down `[E, H]`.
     public let gateBias: GGUFTensorView?
+    /// gpt-oss: up's bias `[E, F]`.
     public let upBias: GGUFTensorView?
+    /// gpt-oss: down's bias `[E, H]`.
     public let downBias: GGUFTensorView?
     /// deepseek2 `exp_probs_b` `[E]`, when the file has it (llama.cpp treats it as optional).
     public let scoreCorrectionBias: GGUFTensorView?
@@ -52,13 +67,17 @@ public struct GGUFMoETensors: Sendable {
 
 /// What block `N` of the file computes after attention.
 public enum GGUFFeedForward: Sendable {
+    /// An MoE block.
     case moe(GGUFMoETensors)
+    /// A dense SwiGLU MLP (deepseek2's leading blocks, llama4's interleaved ones).
     case dense(GGUFMLPTensors)
 }
 
 /// The feed-forward tensors of one block (`blk.N`).
 public struct GGUFLayerTensors: Sendable {
+    /// The block index N of `blk.N`.
     public let layer: Int
+    /// The block's feed-forward tensors.
     public let feedForward: GGUFFeedForward
 
     /// Every tensor of the block's feed-forward part.

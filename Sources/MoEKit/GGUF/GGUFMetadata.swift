@@ -13,8 +13,10 @@ public struct GGUFMetadata: Sendable {
         self.values = values
     }
 
+    /// The value of `key` as stored, `nil` when absent.
     public subscript(key: String) -> GGUFValue? { values[key] }
 
+    /// Whether the file has `key`.
     public func contains(_ key: String) -> Bool { values[key] != nil }
 
     /// A non-negative integer key of any integer type; `nil` when absent.

@@ -17,6 +17,7 @@ extension GGUFModel {
     /// A layer whose packed experts cannot fit in the memory available is refused before anything is
     /// allocated (``MemoryBudget``).
     /// - Parameters:
+    ///   - layer: the block, `blk.layer`.
     ///   - threads: packing threads.
     ///   - residency: pack the weights once (the default) or read F32, F16 and BF16 ones in place
     ///     (``WeightResidency``; block-quantized types are packed either way).

@@ -8,8 +8,11 @@
 /// print(block.gate.type, block.gate.shape, block.gate.rowStride)   // Q4_K [128, 768, 2048] 1152
 /// ```
 public final class GGUFModel: Sendable {
+    /// The file, or the split files, the model lies in.
     public let shards: GGUFShards
+    /// llama.cpp's architecture (`general.architecture`).
     public let architecture: GGUFArchitecture
+    /// The feed-forward configuration the metadata maps to (`docs/GGUF.md` has the tables).
     public let config: ModelConfig
     /// Every block's feed-forward tensors, `blk.0` first.
     public let layers: [GGUFLayerTensors]
@@ -21,6 +24,8 @@ public final class GGUFModel: Sendable {
         try self.init(shards: try GGUFShards(path: path))
     }
 
+    /// Reads the model of already opened `shards` and checks every block's feed-forward tensors.
+    /// - Throws: ``GGUFError`` naming the file and the key or tensor at fault.
     public init(shards: GGUFShards) throws(GGUFError) {
         let sizes = try GGUFHyperparameters(metadata: shards.metadata)
         let reader = GGUFLayerReader(shards: shards, sizes: sizes)

@@ -1,8 +1,10 @@
 /// One tensor as a GGUF header describes it, after every claim was checked against the file.
 public struct GGUFTensorInfo: Sendable, Equatable {
+    /// The tensor's name (`blk.0.ffn_gate_exps.weight`).
     public let name: String
     /// ggml dims, `ne[0]` first (the innermost, contiguous dimension); `n_dims` entries.
     public let dims: [Int]
+    /// The ggml type of its elements.
     public let type: GGMLType
     /// Byte offset inside the file's data section (a multiple of the alignment).
     public let offset: Int
@@ -25,6 +27,7 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 /// This is what a ``StoredMatrices`` is made from: one base pointer per matrix, `rowStride`, and
 /// (plain types) an element stride of `type.bytesPerBlock`.
 public struct GGUFTensorView: @unchecked Sendable {
+    /// The tensor's header entry.
     public let info: GGUFTensorInfo
     /// The file (shard) that holds the tensor.
     public let path: String
@@ -35,7 +38,9 @@ public struct GGUFTensorView: @unchecked Sendable {
     /// `bytes` as a range of the mapped file.
     let fileRange: Range<Int>
 
+    /// The tensor's name.
     public var name: String { info.name }
+    /// The ggml type of its elements.
     public var type: GGMLType { info.type }
     /// ggml dims, `ne[0]` innermost.
     public var dims: [Int] { info.dims }

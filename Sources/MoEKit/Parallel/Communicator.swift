@@ -47,6 +47,7 @@ public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertib
     /// displacements, 2 GiB − 1 bytes).
     case messageTooLarge(operation: String, bytes: Int, limit: Int)
 
+    /// One line naming the rank and what failed.
     public var description: String {
         switch self {
         case .timedOut(let rank, let op, let s): "rank \(rank): \(op) got no answer from the other ranks within \(s) s"

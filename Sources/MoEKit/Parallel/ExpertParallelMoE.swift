@@ -8,6 +8,7 @@
 /// kernel arithmetic whatever other rows share its tile, and each token's sum runs over its slots in
 /// the same order (the reference kernels' F64 combine agrees to rounding only).
 public struct ExpertParallelMoE: Sendable {
+    /// The block every rank holds (each rank computes only its own experts).
     public let block: MoEBlock
     /// The expert-parallel degree D (experts are split D ways).
     public let deviceCount: Int
@@ -23,7 +24,11 @@ public struct ExpertParallelMoE: Sendable {
     }
 
     /// Expert parallelism over `mesh.expertParallel` groups, each splitting its experts' columns over
-    /// `mesh.tensorParallel` ranks (see ``TensorParallelSlice``).
+    /// `mesh.tensorParallel` ranks: rank j of a group computes intermediate columns `F·j/TP ..< F·(j+1)/TP`
+    /// and output columns `H·j/TP ..< H·(j+1)/TP`, and all-gathers them (no partial sums, so the result is
+    /// bit-identical to one device).
+    /// - Throws: ``ParallelError`` when E is not divisible by EP, H or F is smaller than TP, or the block drops
+    ///   tokens by capacity on more than one rank.
     public init(block: MoEBlock, mesh: MeshShape) throws {
         let d = mesh.expertParallel
         let e = block.config.expertCount
@@ -59,8 +64,11 @@ public struct ExpertParallelMoE: Sendable {
 
     /// What one rank ends with: its shard's output and routing, and the bytes it sent away.
     public struct RankResult: Sendable {
+        /// The shard's output `[T_rank, H]`.
         public var output: Tensor<Float>
+        /// The router's decision for the shard's tokens.
         public var routing: RouterOutput
+        /// The bytes this rank sent to the others.
         public var traffic: Traffic
     }
 

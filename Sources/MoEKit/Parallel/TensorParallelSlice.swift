@@ -47,9 +47,12 @@ struct TensorParallelSlice: Sendable {
 /// A 2-D device mesh, `EP × TP`: `EP` groups of experts (expert parallelism), each spread over `TP`
 /// ranks (tensor parallelism). Rank r is (ep = r / TP, tp = r % TP).
 public struct MeshShape: Sendable, Equatable, CustomStringConvertible {
+    /// EP: expert-parallel groups (the experts are split EP ways).
     public let expertParallel: Int
+    /// TP: tensor-parallel ranks in each group (each expert's columns are split TP ways).
     public let tensorParallel: Int
 
+    /// A mesh of `expertParallel` × `tensorParallel` ranks.
     /// - Throws: ``ParallelError/invalidDeviceCount(_:)`` for a side below 1, ``ParallelError/invalidMesh(_:)``
     ///   when EP · TP overflows `Int`.
     public init(expertParallel: Int, tensorParallel: Int) throws(ParallelError) {
@@ -72,5 +75,6 @@ public struct MeshShape: Sendable, Equatable, CustomStringConvertible {
 
     /// EP · TP.
     public var rankCount: Int { expertParallel * tensorParallel }
+    /// `EPxTP`, as `--mesh` takes it.
     public var description: String { "\(expertParallel)x\(tensorParallel)" }
 }

@@ -1,5 +1,6 @@
 /// A router: the linear layer `logits = W · x (+ b)` and the gating function of ``RouterKind``.
 public struct Router: Sendable {
+    /// The gating function applied to each token's logits.
     public let kind: RouterKind
     /// E: the number of experts.
     public let expertCount: Int

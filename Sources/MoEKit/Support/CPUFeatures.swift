@@ -4,15 +4,24 @@ import CMoEKernels
 /// so a feature the hypervisor or kernel leaves disabled is not reported (as Linux's `/proc/cpuinfo`).
 /// AMX also needs Linux's per-process permission: ``amxUnavailableReason`` asks for it.
 public struct CPUFeatures: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The feature bits (`MOE_CPU_*` of `moe_cpu.h`).
     public let rawValue: UInt32
+    /// The set of feature bits `rawValue`.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// AVX2.
     public static let avx2 = CPUFeatures(rawValue: UInt32(MOE_CPU_AVX2))
+    /// FMA3 (fused multiply-add), which the AVX2 kernels need too.
     public static let fma = CPUFeatures(rawValue: UInt32(MOE_CPU_FMA))
+    /// F16C (half ↔ single conversions).
     public static let f16c = CPUFeatures(rawValue: UInt32(MOE_CPU_F16C))
+    /// AVX-512 Foundation.
     public static let avx512f = CPUFeatures(rawValue: UInt32(MOE_CPU_AVX512F))
+    /// AVX-512 BF16 (`vdpbf16ps`).
     public static let avx512bf16 = CPUFeatures(rawValue: UInt32(MOE_CPU_AVX512BF16))
+    /// AMX tiles.
     public static let amxTile = CPUFeatures(rawValue: UInt32(MOE_CPU_AMX_TILE))
+    /// AMX-BF16 (`tdpbf16ps`).
     public static let amxBF16 = CPUFeatures(rawValue: UInt32(MOE_CPU_AMX_BF16))
 
     /// Each feature under its `/proc/cpuinfo` name.
@@ -61,10 +70,20 @@ public struct CPUFeatures: OptionSet, Sendable, Hashable, CustomStringConvertibl
 }
 
 /// The instruction-set levels of MoEKit's kernels, best last, under the names `MOEKIT_ISA` accepts and
-/// `moe bench` reports (`machine.isa`). The raw values are ``TileKernel/ISA/level``'s.
+/// `moe bench` reports (`machine.isa`). The raw values are those of the C kernels' `moe_cpu_level()`.
 public enum ISALevel: Int, Sendable, CaseIterable, Comparable, CustomStringConvertible {
-    case portable = 0, avx2 = 1, avx512 = 2, avx512BF16 = 3, amxBF16 = 4
+    /// Portable Swift (`swift`): any CPU, arm64 included.
+    case portable = 0
+    /// AVX2 + FMA (`avx2`): F32 compute over every stored format.
+    case avx2 = 1
+    /// AVX-512 F (`avx512`): F32 compute over every stored format.
+    case avx512 = 2
+    /// AVX-512 with BF16 dot products (`avx512-bf16`): `vdpbf16ps` for BF16 compute.
+    case avx512BF16 = 3
+    /// AMX-BF16 (`amx-bf16`): detected and reported; this build has no AMX kernels, so nothing runs it.
+    case amxBF16 = 4
 
+    /// Orders levels by capability, `portable` lowest.
     public static func < (a: ISALevel, b: ISALevel) -> Bool { a.rawValue < b.rawValue }
 
     /// A `MOEKIT_ISA` name (any case): `swift` (or `portable`), `avx2`, `avx512`, `avx512-bf16`, `amx-bf16`.
@@ -90,6 +109,7 @@ public enum ISALevel: Int, Sendable, CaseIterable, Comparable, CustomStringConve
         }
     }
 
+    /// The ``name``.
     public var description: String { name }
 
     /// The best level a CPU with these features runs: AVX2 needs FMA too, AVX-512 BF16 needs AVX-512F, and

@@ -46,7 +46,7 @@ public enum MachineRoofs {
         return sink.isNaN ? 0 : Double(count * 4) / best / 1e9
     }
 
-    /// Microseconds of one back-to-back parallel region on the ``WorkerPool`` with one trivial item per
+    /// Microseconds of one back-to-back parallel region on the worker pool with one trivial item per
     /// thread: the fixed cost every kernel launch pays (a decode layer is ~10 regions of ~100 µs).
     public static func parallelRegionMicroseconds(threads: Int, regions: Int = 20_000) -> Double {
         let counter = UnsafeMutablePointer<Int>.allocate(capacity: 64 * max(threads, 1))

@@ -45,8 +45,10 @@ public enum MemoryBudget {
 public struct LoadProgress: Sendable {
     /// Stored bytes read and packed so far, of ``totalBytes``.
     public var bytes: Int
+    /// Stored bytes of every matrix to pack.
     public var totalBytes: Int
     /// Weight matrices (a per-expert checkpoint's tensors) packed so far, of ``totalMatrices``.
     public var matrices: Int
+    /// Weight matrices to pack.
     public var totalMatrices: Int
 }

@@ -1,6 +1,6 @@
 import CMoEKernels
 
-/// Runs work items on up to `threads` threads of the persistent ``WorkerPool``. Each item is computed
+/// Runs work items on up to `threads` threads of the persistent worker pool (spin, then sleep). Each item is computed
 /// by exactly one thread with a loop order that does not depend on the split, so results are
 /// bit-identical for any thread count.
 public enum Parallel {

@@ -1,11 +1,17 @@
 /// A tensor of any supported ``DType``: what a `.safetensors` file holds before the caller
 /// decides how to read it. Conversions to `Float` are exact for every floating-point dtype.
 public enum AnyTensor: Sendable, Equatable {
+    /// An F32 tensor.
     case f32(Tensor<Float>)
+    /// A BF16 tensor.
     case bf16(Tensor<BFloat16>)
+    /// An F16 tensor.
     case f16(Tensor<Float16>)
+    /// An I32 tensor (indices).
     case i32(Tensor<Int32>)
+    /// A U32 tensor (indices).
     case u32(Tensor<UInt32>)
+    /// An I64 tensor (indices).
     case i64(Tensor<Int64>)
 
     /// Wraps a typed tensor.

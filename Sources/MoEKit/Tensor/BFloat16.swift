@@ -25,5 +25,6 @@ public struct BFloat16: Sendable, Hashable, CustomStringConvertible {
     /// The exact `Float` value.
     @inlinable public var float: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
 
+    /// The value as `Float` prints it.
     public var description: String { "\(float)" }
 }

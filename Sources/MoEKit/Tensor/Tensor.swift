@@ -66,10 +66,14 @@ public struct Tensor<Element: TensorElement>: Sendable, Equatable {
 
 /// Errors about tensor shapes and element types.
 public enum TensorError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A shape or element count differs from what the operation needs.
     case shapeMismatch(expected: String, actual: String)
+    /// A shape with a dimension below zero.
     case negativeDimension(shape: [Int])
+    /// Tensor `name` holds `actual` elements where `expected` ones are needed.
     case dtypeMismatch(name: String, expected: String, actual: DType)
 
+    /// One line naming what differs, with both values.
     public var description: String {
         switch self {
         case .shapeMismatch(let expected, let actual): "shape mismatch: expected \(expected), got \(actual)"

@@ -6,7 +6,7 @@ extension StoredMatrices {
     /// Stores `values` `[count, rows, columns]` as `format`: F32 as is, BF16/F16 rounded to nearest even,
     /// FP8 with one scale per block (amax / 448, codes rounded to nearest even), MXFP4 with one power-of-two
     /// scale per 32 inputs (2^(⌊log₂ amax⌋ − 2), codes rounded to nearest), ggml block formats block by block
-    /// (``GGMLQuantizer``).
+    /// (Q8_0 to Q5_1 and MXFP4 as ggml's `quantize_row_*_ref`, the K-quants with one pass of ggml's layout).
     /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` unless `values` is 3-D (MXFP4: columns a multiple of 32;
     ///   ggml formats: of the block size; ggml formats refuse a non-finite value).
     public init(quantizing values: Tensor<Float>, as format: WeightFormat) throws(WeightError) {

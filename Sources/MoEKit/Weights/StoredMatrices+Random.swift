@@ -20,7 +20,7 @@ extension StoredMatrices {
     ///   by √3·std/448 times a random factor 2^u, u uniform on ±½ (normalised so the mean square is std²);
     /// - MXFP4: uniformly random E2M1 codes (rms 2.93), each group's E8M0 scale the power of two just below or
     ///   above std/2.93, chosen at random so that the mean square is std²;
-    /// - ggml block formats: random codes, scales chosen per block (``fillRandomBlocks(_:_:blocks:std:rng:)``).
+    /// - ggml block formats: random codes, and scales chosen so that every block is centred, finite and of that size.
     ///
     /// The same `seed` gives the same bytes for any `threads` (each block of rows has its own generator).
     /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` for MXFP4 columns not a multiple of 32,

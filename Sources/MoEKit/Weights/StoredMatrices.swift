@@ -1,6 +1,6 @@
 /// A stack of `count` matrices `[rows, columns]` (nn.Linear orientation, `[out, in]`) in the format a
 /// checkpoint stores them, viewed where they lie: in a memory-mapped file (zero copy) or in bytes
-/// MoEKit made (random or quantized weights). Nothing is widened: ``PanelMatrices`` packs these bytes
+/// MoEKit made (random or quantized weights). Nothing is widened: ``ExpertWeights`` packs these bytes
 /// once, in the same format, and ``element(matrix:row:column:)`` decodes one value for the reference.
 ///
 /// Each matrix is described by where its row 0 starts and by strides, so every stored layout is a
@@ -29,7 +29,9 @@ public struct StoredMatrices: @unchecked Sendable {
     /// The element type of FP8 scales as stored (`weight_scale_inv` is F32, BF16 or F16).
     enum ScaleType: Sendable { case f32, bf16, f16, e8m0 }
 
+    /// What the stored bytes are.
     public let format: WeightFormat
+    /// Matrices in the stack (E for an expert stack).
     public let count: Int
     /// Output features (rows).
     public let rows: Int

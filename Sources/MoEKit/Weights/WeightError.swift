@@ -11,6 +11,7 @@ public enum WeightError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Packing needs `needed` bytes but the machine has `available`.
     case insufficientMemory(needed: Int, available: Int)
 
+    /// One line naming the stack, matrix or size at fault.
     public var description: String {
         switch self {
         case .shapeMismatch(let expected, let actual): "expected \(expected), got \(actual)"

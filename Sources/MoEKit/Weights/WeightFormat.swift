@@ -1,5 +1,5 @@
 /// What the bytes of a weight matrix are: the format a checkpoint stores, kept as stored in memory.
-/// The only enum a new weight format extends; ``TileKernel`` maps (format × instruction set) to a kernel.
+/// The only enum a new weight format extends; the internal `TileKernel` maps (format × instruction set) to a kernel.
 public enum WeightFormat: Hashable, Sendable, CustomStringConvertible {
     /// IEEE single precision.
     case f32
@@ -63,6 +63,7 @@ public enum ComputeMode: String, Sendable, CaseIterable, CustomStringConvertible
     /// rounding: never used by `moe forward`.
     case bf16
 
+    /// `f32` or `bf16`.
     public var description: String { rawValue }
 }
 
