@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
               moe bench --suite stress
             """)
 
-    @Option(help: "quick, full, realsize (real models' layer sizes), stress (T = 65,536, balanced and hot), or smoke (tiny shapes, for tests).") var suite = "quick"
+    @Option(help: "The cases to run.") var suite: BenchSuite = .quick
     @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
     var threads: Int?
     @Option(parsing: .unconditional, help: Flags.benchRepeats.help("Timed repeats per case (median reported), each on different tokens (default 5; realsize 2)."),
@@ -45,30 +45,19 @@ struct BenchCommand: ParsableCommand {
     /// The checks between flags, before the machine's roofs are measured; each flag's own range is checked as
     /// it is parsed (``Flags``).
     func validate() throws {
-        let chosen = try chosenSuite()
-        if chosen == .realsize, devices != 1 { throw CLIError.invalidOption("--suite realsize runs on one device (got --devices \(devices))") }
-        for c in chosen.cases where c.matches(filter) {
+        if suite == .realsize, devices != 1 { throw CLIError.invalidOption("--suite realsize runs on one device (got --devices \(devices))") }
+        for c in suite.cases where c.matches(filter) {
             try checkExpertSplit(c.config.expertCount, over: devices, flag: "--devices \(devices)",
                                  experts: "the \(c.config.expertCount) experts of \(c.name)")
         }
     }
 
-    /// `--suite` as a ``BenchSuite``.
-    private func chosenSuite() throws(CLIError) -> BenchSuite {
-        guard let chosen = BenchSuite(rawValue: suite) else {
-            throw .invalidOption("--suite must be quick, full, realsize, stress or smoke (got '\(suite)')")
-        }
-        return chosen
-    }
-
     func run() throws {
         try reportingErrors {
-            let chosen = try chosenSuite()
-            let cases = chosen.cases
-            let repeats = self.repeats ?? (chosen == .realsize ? 2 : chosen == .stress ? 1 : 5)
+            let repeats = self.repeats ?? (suite == .realsize ? 2 : suite == .stress ? 1 : 5)
             let threadCount = threads ?? Parallel.defaultThreadCount
             // The smoke suite measures small roofs too: it checks the path, not the machine.
-            let (gemmSize, readBytes) = suite == "smoke" ? (256, 1 << 24) : (2048, 1 << 30)
+            let (gemmSize, readBytes) = suite == .smoke ? (256, 1 << 24) : (2048, 1 << 30)
             progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")
             // OpenBLAS last: its threads may spin on after its GEMM and would slow the other probes.
             let moekitGEMM = try MachineRoofs.gemmGFLOPS(size: gemmSize, threads: threadCount)
@@ -79,7 +68,7 @@ struct BenchCommand: ParsableCommand {
                                               memoryGBs: memory, isa: ExpertWeights.kernelISA, amx: ExpertWeights.kernelAMXFallback, threads: threadCount,
                                               regionMicroseconds: region)
             var report = BenchReport(machine: machine, cases: [])
-            if chosen == .realsize {
+            if suite == .realsize {
                 let realsize = RealSizeBench(machine: machine, threads: threadCount, repeats: repeats) { progress($0) }
                 (report.cases, report.realsize) = try realsize.run(filter: filter)
                 report.printTable()
@@ -88,7 +77,7 @@ struct BenchCommand: ParsableCommand {
                 if let json { try report.write(to: json) }
                 return
             }
-            let selected = cases.filter { $0.matches(filter) }
+            let selected = suite.cases.filter { $0.matches(filter) }
             for group in BenchCase.grouped(selected) {
                 report.cases += try runGroup(group, machine: machine, threads: threadCount, repeats: repeats)
             }
@@ -161,41 +150,6 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func progress(_ line: String) { printError("bench: \(line)") }
-}
-
-/// The benchmark suites.
-enum BenchSuite: String {
-    case quick, full, smoke
-    /// Real models' layers (``RealSizeCase``), run by ``RealSizeBench``: no cases of this list.
-    case realsize
-    /// Bounded stress (issue 13): T = 65,536 on the mixtral preset balanced and with every token on the same two
-    /// experts (the other six empty), and DeepSeek-V3's routing (E = 256, K = 8, 8 groups keep 4) balanced and hot.
-    case stress
-
-    var cases: [BenchCase] {
-        let tokens: [Int]
-        switch self {
-        case .quick: tokens = [1, 16, 128, 512]
-        case .full: tokens = [1, 4, 16, 64, 128, 512, 2048]
-        case .smoke: tokens = [1, 8]
-        case .realsize: return []
-        case .stress: return BenchCase.stressCases
-        }
-        var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
-        if self == .full { presets += BenchCase.fullPresets }
-        let dense = presets.flatMap { preset in
-            BenchCase.Precision.dense.flatMap { precision in
-                tokens.map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: precision) }
-            }
-        }
-        // The formats the Hub ships quantized, beside the same shapes in BF16.
-        let quantized = (self == .smoke ? BenchCase.smokeQuantizedPresets : BenchCase.quantizedPresets).flatMap { preset in
-            [BenchCase.Precision(format: preset.format, compute: .f32), .init(format: .bf16, compute: .f32)].flatMap { precision in
-                tokens.filter { $0 == 1 || $0 >= 128 }.map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: precision) }
-            }
-        }
-        return dense + quantized
-    }
 }
 
 /// One benchmark case: a preset shape, a token count, a weight format and a compute mode.

@@ -48,9 +48,10 @@ struct EstimateCommand: ParsableCommand {
             transform: Flags.estimateTokens.parse) var tokens: Int?
     @Option(parsing: .unconditional, help: Flags.estimateDevices.help("Expert-parallel devices, for all-to-all bytes.", default: 1),
             transform: Flags.estimateDevices.parse) var devices = 1
-    @Option(help: "A built-in hardware profile, this-machine, or a JSON profile file.") var hardware = "cpu-2core"
-    @Option(name: .customLong("ffn-scaling"), help: "balanced, compute or capacity: derive an MoE from a dense config.")
-    var ffnScaling: String?
+    @Option(help: "A built-in hardware profile (\(HardwareProfile.builtIn.map(\.name).joined(separator: ", "))), \(HardwareProfile.thisMachineName), or a JSON profile file.")
+    var hardware = "cpu-2core"
+    @Option(name: .customLong("ffn-scaling"), help: "Derive an MoE from a dense config, each expert this wide:")
+    var ffnScaling: FFNScaling?
     @Option(parsing: .unconditional, help: Flags.experts.help("Experts for --ffn-scaling (default: the config's num_experts)."),
             transform: Flags.experts.parse) var experts: Int?
     @Option(name: .customLong("top-k"), parsing: .unconditional,
@@ -64,9 +65,9 @@ struct EstimateCommand: ParsableCommand {
     @Flag(name: .customLong("no-fit"), help: "With --calibrate: no fitted efficiency (plain roofline).") var noFit = false
     @Option(name: .customLong("bench-case"), help: "Predict every case of a 'moe bench --json' file against its measured time.")
     var benchCase: String?
-    @Option(help: "A moe bench preset block: mixtral, qwen3 or deepseek.") var preset: String?
-    @Option(help: "Weights of --preset: f32 or bf16 (default: all three bench precisions).") var dtype: String?
-    @Option(help: "Arithmetic of --preset: f32 or bf16 (default f32).") var compute: String?
+    @Option(help: "A moe bench preset block.") var preset: BenchBlockPreset?
+    @Option(help: "Weights of --preset (default: all three bench precisions).") var dtype: BenchDType?
+    @Option(help: "Arithmetic of --preset (default: f32).") var compute: BenchDType?
     @Option(help: "Write an SVG of predicted time vs tokens per hardware profile.") var plot: String?
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -109,7 +110,7 @@ struct EstimateCommand: ParsableCommand {
                 if json { try printJSON(report) } else { report.printTable() }
                 return
             }
-            if let preset {
+            if let preset = preset?.name {
                 let blocks = try presetBlocks(preset)
                 let report = BlockPredictionReport(preset: preset, blocks: blocks, tokens: tokens.map { [$0] } ?? [1, 16, 128, 512],
                                                    hardware: profile)
@@ -126,15 +127,12 @@ struct EstimateCommand: ParsableCommand {
             var scaling: FFNScaling?
             if ModelSource.isGGUF(config) {
                 // A GGUF file is estimated as it is: its own experts, widths and ggml types.
-                if let given = ffnScaling ?? experts.map({ "\($0)" }) ?? topK.map({ "\($0)" }) {
+                if let given = ffnScaling?.rawValue ?? experts.map({ "\($0)" }) ?? topK.map({ "\($0)" }) {
                     throw CostError.invalidOption(name: ffnScaling != nil ? "ffn-scaling" : experts != nil ? "experts" : "top-k",
                                                   value: given, reason: "rescales a config.json; a GGUF file is estimated as it is")
                 }
                 shape = try ModelShape(gguf: GGUFModel(path: config))
-            } else if let name = ffnScaling {
-                guard let mode = FFNScaling(rawValue: name) else {
-                    throw CostError.invalidOption(name: "ffn-scaling", value: name, reason: "must be balanced, compute or capacity")
-                }
+            } else if let mode = ffnScaling {
                 scaling = mode
                 shape = try ModelShape(denseContentsOf: config, experts: experts, topK: topK, scaling: mode)
             } else {
@@ -162,14 +160,9 @@ struct EstimateCommand: ParsableCommand {
         if dtype == nil, compute == nil {
             return try BlockShape.benchPrecisions.map { try BlockShape.preset(name, weightDType: $0.weights, computeDType: $0.compute) }
         }
-        func parse(_ option: String, _ value: String) throws -> WeightDType {
-            guard let d = WeightDType(torchName: value), d == .f32 || d == .bf16 else {
-                throw CostError.invalidOption(name: option, value: value, reason: "must be f32 or bf16")
-            }
-            return d
-        }
-        let weights = try parse("dtype", dtype ?? compute ?? "f32")
-        return [try BlockShape.preset(name, weightDType: weights, computeDType: try parse("compute", compute ?? "f32"))]
+        // --compute bf16 alone means BF16 weights too: BF16 compute on F32 weights is not a bench precision.
+        let weights = dtype ?? compute ?? .f32
+        return [try BlockShape.preset(name, weightDType: weights.weightDType, computeDType: (compute ?? .f32).weightDType)]
     }
 
     /// One series per profile: the built-in ones, this-machine when it has been calibrated, and --hardware.

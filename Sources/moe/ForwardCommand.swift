@@ -37,7 +37,7 @@ struct ForwardCommand: ParsableCommand {
     @Option(parsing: .unconditional,
             help: "A 2-D device mesh EPxTP, e.g. 2x2: experts split over EP groups, each expert's columns over TP ranks (in process; EP·TP at most \(Flags.meshRanks)).",
             transform: Flags.mesh) var mesh: MeshShape?
-    @Option(help: "Kernels to run: fast or reference.") var kernel = "fast"
+    @Option(help: "Kernels to run.") var kernel: KernelVariant = .fast
     @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe forward … --mpi): the ranks are the devices; rank 0 reads the input and writes the output. Needs a build with --traits MPI.")
     var mpi = false
     @Option(parsing: .unconditional, help: Flags.timeout.help("With --mpi: seconds a rank waits for the others before every rank stops with an error.", default: 60),
@@ -58,9 +58,6 @@ struct ForwardCommand: ParsableCommand {
             return
         }
         try reportingErrors {
-            guard let variant = KernelVariant(rawValue: kernel) else {
-                throw CLIError.invalidOption("--kernel must be fast or reference (got '\(kernel)')")
-            }
             let start = ContinuousClock.now
             let model = try ModelSource(path: checkpoint)
             try model.checkLayer(layer)
@@ -80,10 +77,10 @@ struct ForwardCommand: ParsableCommand {
                 if case .moe(let moeBlock) = block, devices != 1 || mesh != nil {
                     let parallel = try mesh.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
                         ?? ExpertParallelMoE(block: moeBlock, deviceCount: devices)
-                    let result = try parallel.forward(x, variant: variant, threads: threadCount).output
+                    let result = try parallel.forward(x, variant: kernel, threads: threadCount).output
                     (out, moe) = (result.hiddenStates, result)
                 } else {
-                    (out, moe) = try block.forward(x, variant: variant, threads: threadCount)  // dense layers are replicated
+                    (out, moe) = try block.forward(x, variant: kernel, threads: threadCount)  // dense layers are replicated
                 }
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")

@@ -19,9 +19,7 @@ enum MPIForward {
 
     #if MPI
     private static func forward(_ command: ForwardCommand, _ communicator: MPICommunicator) throws {
-        guard let variant = KernelVariant(rawValue: command.kernel) else {
-            throw CLIError.invalidOption("--kernel must be fast or reference (got '\(command.kernel)')")
-        }
+        let variant = command.kernel
         let threads = command.threads ?? Parallel.defaultThreadCount
         let block = try ModelSource(path: command.checkpoint).feedForward(layer: command.layer)
         let h = block.hiddenSize

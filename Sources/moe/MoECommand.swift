@@ -41,9 +41,17 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-/// `text` on one line: its lines, trimmed, joined by spaces.
+/// `text` on one line: its lines, trimmed, joined by spaces; a list of `- item` lines (argument-parser's
+/// allowed values when there are six or more) becomes `item, item, …`.
 func oneLine(_ text: String) -> String {
-    text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+    var line = "", inList = false
+    for part in text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+        let isItem = part.hasPrefix("- ")
+        line += line.isEmpty ? "" : inList && isItem ? ", " : " "
+        line += isItem ? part.dropFirst(2) : part[...]
+        inList = isItem
+    }
+    return line
 }
 
 /// Writes a line to standard error.

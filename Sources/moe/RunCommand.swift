@@ -16,7 +16,7 @@ struct RunCommand: ParsableCommand {
               moe run --config block.json          # MoEKit JSON: any router, expert kind, capacity factor
             """)
 
-    @Option(help: "A built-in architecture preset (see --list-presets).") var preset: String?
+    @Option(help: "A built-in architecture preset (also listed by --list-presets).") var preset: ArchitecturePreset?
     @Option(help: "A config file (MoEKit JSON or a model's config.json) to build a random block from.") var config: String?
     @Option(help: "A checkpoint folder (config.json + safetensors) or a .gguf file to take the block from instead of a preset.") var checkpoint: String?
     @Option(parsing: .unconditional, help: Flags.layer.help("With --checkpoint: the decoder layer (default: the first MoE layer)."),
@@ -101,7 +101,7 @@ struct RunCommand: ParsableCommand {
 
     /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``).
     func validate() throws {
-        if [preset, checkpoint, config].compactMap({ $0 }).count > 1 {
+        if [preset != nil, checkpoint != nil, config != nil].filter({ $0 }).count > 1 {
             throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
         }
         if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
@@ -138,7 +138,7 @@ struct RunCommand: ParsableCommand {
         if let config {
             (model, source) = (try ModelConfig(contentsOf: config), config)
         } else {
-            let name = preset ?? ModelConfig.defaultPresetName
+            let name = preset?.name ?? ModelConfig.defaultPresetName
             (model, source) = (try ModelConfig.preset(named: name), "preset \(name)")
         }
         try checkOptions(against: model.moe)

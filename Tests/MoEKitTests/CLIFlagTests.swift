@@ -1,4 +1,5 @@
 import Foundation
+import MoECost
 import MoEKit
 import Testing
 
@@ -58,6 +59,24 @@ struct BadFlag: Sendable, CustomTestStringConvertible {
         values("estimate", "--skew", "0.0...100.0", badNumbers + ["101"]),
     ].flatMap { $0 }
 
+    /// Each of `values` for `flag`, which takes one word of a closed set: the refusal names the flag, the value
+    /// and every word of `allowed`.
+    static func choices(_ arguments: [String], _ flag: String, _ values: [String], allowed: [String]) -> [BadFlag] {
+        values.map { BadFlag(arguments: arguments + [flag, $0], mentions: [flag, "'\($0)'"] + allowed) }
+    }
+
+    /// Words outside each closed set: misspelt, in another case, from a neighbouring set, empty.
+    static let badChoices: [BadFlag] = [
+        choices(commands["forward", default: []] + ["--layer", "0"], "--kernel", ["slow", "Fast", "simd", ""],
+                allowed: KernelVariant.allCases.map(\.rawValue)),
+        choices(["bench"], "--suite", ["nope", "Quick", "realsize2", ""], allowed: ["quick", "full", "realsize", "stress", "smoke"]),
+        choices(commands["estimate", default: []], "--ffn-scaling", ["nope", "Balanced", ""], allowed: FFNScaling.allCases.map(\.rawValue)),
+        choices(["estimate"], "--preset", ["nope", "qwen3-moe", ""], allowed: BlockShape.presetNames),
+        choices(["estimate", "--preset", "qwen3"], "--dtype", ["f16", "fp8", "mxfp4", "nope", ""], allowed: ["f32", "bf16"]),
+        choices(["estimate", "--preset", "qwen3"], "--compute", ["f16", "nope"], allowed: ["f32", "bf16"]),
+        choices(["run"], "--preset", ["nope", "qwen3", "Mixtral", ""], allowed: ModelConfig.presetNames),
+    ].flatMap { $0 }
+
     /// Values in their flag's range that the model, or another flag, rules out.
     static let outOfModel: [BadFlag] = [
         BadFlag(arguments: ["run", "--checkpoint", qwen2MoE, "--layer", "3"], mentions: ["--layer 3", "0...2"]),
@@ -87,7 +106,7 @@ struct CLIFlagTests {
     /// pass and then crash (`--mesh` overflowing EP·TP, `moe estimate --tokens 2^62`), hang (`--preset` with a huge
     /// `--tokens`) or allocate `[T, H]` for any `--tokens`. Every one now ends in one line on stderr that names the
     /// flag, the value and the range, exit code 1, nothing on stdout, before any work.
-    @Test("a bad flag value ends in one line naming it", arguments: BadFlag.outOfRange + BadFlag.outOfModel)
+    @Test("a bad flag value ends in one line naming it", arguments: BadFlag.outOfRange + BadFlag.badChoices + BadFlag.outOfModel)
     func refusesBadFlag(_ bad: BadFlag) throws {
         let result = try MoEProcess.run(bad.arguments, environment: bad.environment)
         #expect(result.exitedNormally, "terminated by a signal")
@@ -130,5 +149,73 @@ struct CLIFlagTests {
             #expect(file.entries["mapping"]?.shape == [0, 8])
             #expect(file.entries["routed_tokens"]?.shape == [2, 4, 0])
         }
+    }
+}
+
+/// Every word of every closed set is read: each command line below gets past argument-parser, and is refused,
+/// if at all, only by a later check that needed the value.
+@Suite("moe flag values", .timeLimit(.minutes(1)))
+struct CLIFlagValueTests {
+    static let suites = ["quick", "full", "realsize", "stress", "smoke"]
+
+    @Test("every --kernel runs moe forward", arguments: KernelVariant.allCases)
+    func kernel(_ kernel: KernelVariant) throws {
+        let scratch = try ScratchDirectory()
+        let result = try MoEProcess.run(["forward", "--checkpoint", BadFlag.olmoe, "--layer", "0", "--input", fixturesDirectory + "/olmoe/layer0.safetensors",
+                                         "--output", scratch.path + "/out.safetensors", "--kernel", kernel.rawValue, "--threads", "2"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(try SafetensorsFile(path: scratch.path + "/out.safetensors").contains("hidden_states"))
+    }
+
+    /// `--devices 3` splits no suite's experts (nor runs realsize), so the suite is read and its cases checked.
+    @Test("every --suite is read", arguments: suites)
+    func suite(_ suite: String) throws {
+        let result = try MoEProcess.run(["bench", "--suite", suite, "--devices", "3"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--devices 3") && !result.stderr.contains("'--suite"), "stderr: \(result.stderr)")
+    }
+
+    /// No preset has 1024 experts or a multiple, so `--devices 1024` is refused once the preset's config is read.
+    @Test("every --preset of moe run is read", arguments: ModelConfig.presetNames)
+    func runPreset(_ name: String) throws {
+        let experts = try ModelConfig.preset(named: name).moe.expertCount
+        let result = try MoEProcess.run(["run", "--preset", name, "--devices", "1024"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--devices 1024 does not split the \(experts) experts"), "stderr: \(result.stderr)")
+    }
+
+    @Test("every --ffn-scaling derives an MoE", arguments: FFNScaling.allCases)
+    func ffnScaling(_ mode: FFNScaling) throws {
+        let scratch = try ScratchDirectory()
+        let config = scratch.path + "/dense.json"
+        try #"{"n_embd": 64, "n_layer": 2, "d_ff": 256, "vocab_size": 100}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try MoEProcess.run(["estimate", "--config", config, "--ffn-scaling", mode.rawValue, "--experts", "4", "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["ffn_scaling"] as? String == mode.rawValue)
+    }
+
+    /// `bfloat16`: the `torch_dtype` spellings are read too, as before the flags were typed.
+    @Test("every --preset, --dtype and --compute of moe estimate", arguments: BlockShape.presetNames, ["f32", "bf16", "bfloat16"])
+    func estimatePreset(_ preset: String, _ dtype: String) throws {
+        let result = try MoEProcess.run(["estimate", "--preset", preset, "--dtype", dtype, "--compute", dtype, "--tokens", "1", "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let cases = try #require(json["cases"] as? [[String: Any]])
+        #expect(cases.map { $0["name"] as? String } == ["\(preset) \(dtype == "f32" ? "f32" : "bf16 bf16-compute") T=1"])
+    }
+
+    @Test("--help lists every word of each closed set", arguments: [
+        ("forward", ["--kernel <kernel>", "reference", "fast"]),
+        ("bench", ["--suite <suite>"] + suites),
+        ("estimate", ["(values: mixtral, qwen3, deepseek)", "(values: f32, bf16)"] + FFNScaling.allCases.map(\.rawValue)),
+        ("run", ["(values: " + ModelConfig.presetNames.joined(separator: ", ")]),
+    ])
+    func helpListsValues(_ command: String, _ words: [String]) throws {
+        let result = try MoEProcess.run([command, "--help"])
+        #expect(result.status == 0)
+        // argument-parser wraps at 80 columns: compare with the line breaks and indents as spaces.
+        let help = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for word in words { #expect(help.contains(word), "\(word) is not in: \(result.stdout)") }
     }
 }

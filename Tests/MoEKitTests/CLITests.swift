@@ -138,7 +138,7 @@ struct BadInvocation: Sendable, CustomTestStringConvertible {
             try data.prefix(data.count - 3).write(to: URL(fileURLWithPath: input))
             return ["route", "--input", input, "--num-experts", "8", "--output", scratch.path + "/out.safetensors"]
         },
-        BadInvocation(name: "unknown preset", expected: "unknown preset") { _ in ["run", "--preset", "nope"] },
+        BadInvocation(name: "unknown preset", expected: "'nope' is invalid for '--preset <preset>'") { _ in ["run", "--preset", "nope"] },
         BadInvocation(name: "run on a dense layer", expected: "dense layer") { _ in
             ["run", "--checkpoint", fixturesDirectory + "/qwen2-moe/checkpoint", "--layer", "1"]
         },
