@@ -33,8 +33,7 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @Option(help: "The cases to run.") var suite: BenchSuite = .quick
-    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(parsing: .unconditional, help: Flags.benchRepeats.help("Timed repeats per case (median reported), each on different tokens (default 5; realsize 2)."),
             transform: Flags.benchRepeats.parse) var repeats: Int?
     @Option(help: "Write the results as JSON to this file.") var json: String?
@@ -55,7 +54,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let repeats = self.repeats ?? (suite == .realsize ? 2 : suite == .stress ? 1 : 5)
-            let threadCount = threads ?? Parallel.defaultThreadCount
+            let threadCount = threading.threadCount
             // The smoke suite measures small roofs too: it checks the path, not the machine.
             let (gemmSize, readBytes) = suite == .smoke ? (256, 1 << 24) : (2048, 1 << 30)
             progress("measuring the F32 GEMM peak (\(gemmSize)³, MoEKit's and OpenBLAS's if installed) and memory read bandwidth (\(readBytes >> 20) MiB) on \(threadCount) threads…")

@@ -1,5 +1,4 @@
 import ArgumentParser
-import MoEKit
 
 /// The values a numeric flag accepts.
 ///
@@ -7,6 +6,12 @@ import MoEKit
 /// line: a malformed or out-of-range value is refused before any command runs and before anything is sized
 /// by it, with one line that names the flag, the value and the range (``FlagValueError``).
 /// The ranges themselves live in ``Flags``, one per flag meaning.
+///
+/// A number's range is checked here, as its text is read, rather than in a command's `validate()`: there the
+/// text is gone (`1e400` is `inf`, `0` is `0.0`), and a malformed value (`abc`, 2⁶³) is refused by
+/// argument-parser before `validate()` runs, with no word of what is expected. Checks that need the values
+/// of several flags, or a value that is not a number (``ParallelOptions/validate()``: a mesh's rank count),
+/// are in `validate()`.
 struct FlagRange<Value: Comparable & LosslessStringConvertible & Sendable>: Sendable, CustomStringConvertible {
     let bounds: ClosedRange<Value>
 
@@ -37,13 +42,10 @@ struct FlagRange<Value: Comparable & LosslessStringConvertible & Sendable>: Send
 enum FlagValueError: Error, CustomStringConvertible {
     /// Not a number of the flag's kind inside `range`.
     case notInRange(range: String, isInteger: Bool)
-    /// Not `EPxTP` with positive integers whose product is at most `maxRanks`.
-    case notMesh(maxRanks: Int)
 
     var description: String {
         switch self {
         case .notInRange(let range, let isInteger): "expected \(isInteger ? "an integer" : "a number") in \(range)"
-        case .notMesh(let maxRanks): "expected EPxTP with positive integers and EP·TP at most \(maxRanks), e.g. 2x2"
         }
     }
 }
@@ -83,13 +85,6 @@ enum Flags {
     static let timeout = FlagRange(0.001...86_400.0)
     /// `moe estimate --skew`: a Zipf exponent; beyond a few, every token already goes to the first experts.
     static let skew = FlagRange(0.0...100.0)
-    /// `--mesh`: EP · TP in-process ranks, as many as `--devices`.
+    /// `--mesh`: at most as many EP · TP in-process ranks as `--devices` (checked by ``ParallelOptions/validate()``).
     static let meshRanks = devices.bounds.upperBound
-
-    /// Parses `--mesh EPxTP`.
-    /// - Throws: ``FlagValueError/notMesh(maxRanks:)`` for anything but positive EP and TP with EP · TP ≤ ``meshRanks``.
-    static func mesh(_ text: String) throws(FlagValueError) -> MeshShape {
-        guard let mesh = try? MeshShape(parsing: text), mesh.rankCount <= meshRanks else { throw .notMesh(maxRanks: meshRanks) }
-        return mesh
-    }
 }

@@ -17,6 +17,7 @@ struct ForwardCommand: ParsableCommand {
             Computation is F32 on the exactly dequantized weights. A load
             longer than a second shows progress on a terminal; a layer that cannot fit in the memory available is
             refused with both numbers.
+            With --mpi, every process of the job is one device; rank 0 reads IN and writes OUT.
             Example:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
               moe forward --checkpoint Qwen3-30B-A3B-Q4_K_M.gguf --layer 3 --input x.safetensors --output y.safetensors
@@ -30,39 +31,27 @@ struct ForwardCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: Flags.layer.help("Decoder layer index."), transform: Flags.layer.parse) var layer: Int
     @Option(help: "Input .safetensors with `hidden_states`.") var input: String
     @Option(help: "Output .safetensors to write.") var output: String
-    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
-    var threads: Int?
-    @Option(parsing: .unconditional, help: Flags.devices.help("Devices for expert parallelism, in process (D must divide the number of experts).", default: 1),
-            transform: Flags.devices.parse) var devices = 1
-    @Option(parsing: .unconditional,
-            help: "A 2-D device mesh EPxTP, e.g. 2x2: experts split over EP groups, each expert's columns over TP ranks (in process; EP·TP at most \(Flags.meshRanks)).",
-            transform: Flags.mesh) var mesh: MeshShape?
     @Option(help: "Kernels to run.") var kernel: KernelVariant = .fast
-    @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe forward … --mpi): the ranks are the devices; rank 0 reads the input and writes the output. Needs a build with --traits MPI.")
-    var mpi = false
-    @Option(parsing: .unconditional, help: Flags.timeout.help("With --mpi: seconds a rank waits for the others before every rank stops with an error.", default: 60),
-            transform: Flags.timeout.parse) var timeout: Double = 60
+    @OptionGroup var parallel: ParallelOptions
     @Option(help: .hidden) var simulateHungRank: Int?
     /// Prints the process's peak resident bytes (VmHWM) to stderr at the end (the resident-memory test).
     @Flag(help: .hidden) var printPeakMemory = false
 
-    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``), and `--layer`
-    /// and `--devices` against the model once its config is read.
-    func validate() throws {
-        if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
-    }
-
+    /// Reads IN, forwards it through the layer and writes OUT. Each flag's own range was checked as it was
+    /// parsed (``Flags``) and the parallel flags together (``ParallelOptions/validate()``); `--layer` and
+    /// `--devices` are checked against the model once its config is read.
     func run() throws {
-        if mpi {
+        if parallel.mpi {
             try MPIForward.run(self)
             return
         }
         try reportingErrors {
+            let (threads, devices, mesh) = (parallel.threadCount, parallel.devices, parallel.mesh)
             let start = ContinuousClock.now
             let model = try ModelSource(path: checkpoint)
             try model.checkLayer(layer)
             if model.config.sparseLayers[layer] { try model.config.moe.checkExpertParallel(devices: devices, mesh: mesh) }
-            let block = try model.feedForward(layer: layer, threads: threads ?? Parallel.defaultThreadCount, progress: LoadProgressLine.make())
+            let block = try model.feedForward(layer: layer, threads: threads, progress: LoadProgressLine.make())
             let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)
             let hidden = try file.floats("hidden_states")
@@ -73,14 +62,13 @@ struct ForwardCommand: ParsableCommand {
             let (out, moe): (Tensor<Float>, MoEBlockOutput?)
             do {
                 let x = try hidden.reshaped([tokens, block.hiddenSize])
-                let threadCount = threads ?? Parallel.defaultThreadCount
                 if case .moe(let moeBlock) = block, devices != 1 || mesh != nil {
-                    let parallel = try mesh.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
+                    let expertParallel = try mesh.map { try ExpertParallelMoE(block: moeBlock, mesh: $0) }
                         ?? ExpertParallelMoE(block: moeBlock, deviceCount: devices)
-                    let result = try parallel.forward(x, variant: kernel, threads: threadCount).output
+                    let result = try expertParallel.forward(x, variant: kernel, threads: threads).output
                     (out, moe) = (result.hiddenStates, result)
                 } else {
-                    (out, moe) = try block.forward(x, variant: kernel, threads: threadCount)  // dense layers are replicated
+                    (out, moe) = try block.forward(x, variant: kernel, threads: threads)  // dense layers are replicated
                 }
             } catch let error as RoutingError {
                 throw CLIError.inFile(input, "\(error)")

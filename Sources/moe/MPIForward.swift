@@ -11,7 +11,7 @@ import MoEMPI
 enum MPIForward {
     static func run(_ command: ForwardCommand) throws {
         #if MPI
-        try MPIJob.run(timeoutSeconds: command.timeout) { try forward(command, $0) }
+        try MPIJob.run(timeoutSeconds: command.parallel.timeout) { try forward(command, $0) }
         #else
         try MPIJob.unavailable()
         #endif
@@ -19,8 +19,7 @@ enum MPIForward {
 
     #if MPI
     private static func forward(_ command: ForwardCommand, _ communicator: MPICommunicator) throws {
-        let variant = command.kernel
-        let threads = command.threads ?? Parallel.defaultThreadCount
+        let (variant, threads) = (command.kernel, command.parallel.threadCount)
         let block = try ModelSource(path: command.checkpoint).feedForward(layer: command.layer)
         let h = block.hiddenSize
         try agreeOnConfiguration(block, command, communicator)
@@ -53,7 +52,7 @@ enum MPIForward {
             return
         }
         // The ranks form an EP×TP mesh (--mesh), or all do expert parallelism: rank r is (r / TP, r % TP).
-        let mesh = try command.mesh ?? MeshShape(expertParallel: communicator.size, tensorParallel: 1)
+        let mesh = try command.parallel.mesh ?? MeshShape(expertParallel: communicator.size, tensorParallel: 1)
         guard mesh.rankCount == communicator.size else {
             throw CLIError.invalidOption("--mesh \(mesh) needs \(mesh.rankCount) ranks, the job has \(communicator.size)")
         }
@@ -65,7 +64,7 @@ enum MPIForward {
         let shard = try x.rows(mine)
         if command.simulateHungRank == communicator.rank {
             // For the fault test: this rank withholds its messages; the others must time out and stop the job.
-            sleep(UInt32(command.timeout * 3 + 10))
+            sleep(UInt32(command.parallel.timeout * 3 + 10))
         }
         let result = try parallel.forward(shard: shard, communicator: expertComm, tensorCommunicator: tensorComm,
                                           variant: variant, threads: threads)
@@ -94,7 +93,7 @@ enum MPIForward {
         if case .moe(let moe) = block {
             let c = moe.config
             mine += " moe E=\(c.expertCount) K=\(c.expertsPerToken) F=\(c.expertIntermediateSize) router=\(c.router) experts=\(c.expert)"
-            mine += " mesh=\(command.mesh.map(String.init(describing:)) ?? "-")"
+            mine += " mesh=\(command.parallel.mesh.map(String.init(describing:)) ?? "-")"
             var checksum: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the router weights: same checkpoint
             for v in moe.router.weight.storage { checksum = (checksum ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
             mine += " router-checksum=\(checksum)"

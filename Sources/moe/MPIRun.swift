@@ -10,7 +10,7 @@ import MoEMPI
 enum MPIRun {
     static func run(_ command: RunCommand) throws {
         #if MPI
-        try MPIJob.run(timeoutSeconds: command.timeout) { try measure(command, $0) }
+        try MPIJob.run(timeoutSeconds: command.parallel.timeout) { try measure(command, $0) }
         #else
         try MPIJob.unavailable()
         #endif
@@ -28,7 +28,7 @@ enum MPIRun {
     }
 
     private static func measure(_ command: RunCommand, _ communicator: MPICommunicator) throws {
-        let threads = command.threads ?? Parallel.defaultThreadCount
+        let threads = command.parallel.threadCount
         let (block, source) = try command.loadBlock()
         let h = block.config.hiddenSize
         var rng = SplitMix64(seed: command.seed &+ 1)

@@ -23,12 +23,6 @@ struct RunCommand: ParsableCommand {
             transform: Flags.layer.parse) var layer: Int?
     @Option(parsing: .unconditional, help: Flags.runTokens.help("Number of random tokens.", default: 512), transform: Flags.runTokens.parse)
     var tokens = 512
-    @Option(parsing: .unconditional, help: Flags.threads.help("Worker threads (default: all cores)."), transform: Flags.threads.parse)
-    var threads: Int?
-    @Option(parsing: .unconditional, help: Flags.devices.help("Devices for expert parallelism, in process (D must divide the number of experts).", default: 1),
-            transform: Flags.devices.parse) var devices = 1
-    @Option(parsing: .unconditional, help: "A 2-D device mesh EPxTP, e.g. 2x2 (in process; EP·TP at most \(Flags.meshRanks)).", transform: Flags.mesh)
-    var mesh: MeshShape?
     @Option(parsing: .unconditional, help: Flags.seed.help("Seed of the random weights and tokens.", default: 0), transform: Flags.seed.parse)
     var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: Flags.runRepeats.help("Timed repeats after one warm-up forward.", default: 3), transform: Flags.runRepeats.parse)
@@ -37,13 +31,10 @@ struct RunCommand: ParsableCommand {
             transform: Flags.runTokens.parse) var checkTokens = 64
     @Flag(help: "Print one JSON object instead of the report.") var json = false
     @Flag(help: "List the presets and exit.") var listPresets = false
-    @Flag(help: "Run as one rank of an Open MPI job (mpirun -np D moe run … --mpi); needs a build with --traits MPI.")
-    var mpi = false
-    @Option(parsing: .unconditional, help: Flags.timeout.help("With --mpi: seconds a rank waits for the others before every rank stops with an error.", default: 60),
-            transform: Flags.timeout.parse) var timeout: Double = 60
+    @OptionGroup var parallel: ParallelOptions
 
     func run() throws {
-        if mpi {
+        if parallel.mpi {
             try MPIRun.run(self)
             return
         }
@@ -52,18 +43,18 @@ struct RunCommand: ParsableCommand {
                 for name in ModelConfig.presetNames { print(name) }
                 return
             }
-            let threadCount = threads ?? Parallel.defaultThreadCount
+            let (threadCount, devices, mesh) = (parallel.threadCount, parallel.devices, parallel.mesh)
             let (block, source) = try loadBlock()
             let config = block.config
             var rng = SplitMix64(seed: seed &+ 1)
             let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
-            let parallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: $0) }
+            let expertParallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: $0) }
                 ?? (devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil)
             var traffic: ExpertParallelMoE.Traffic?
             let forward = { (x: Tensor<Float>) throws -> MoEBlockOutput in
-                guard let parallel else { return try block.forward(x, variant: .fast, threads: threadCount) }
-                let result = try parallel.forward(x, variant: .fast, threads: threadCount)
+                guard let expertParallel else { return try block.forward(x, variant: .fast, threads: threadCount) }
+                let result = try expertParallel.forward(x, variant: .fast, threads: threadCount)
                 traffic = result.traffic
                 return result.output
             }
@@ -89,7 +80,7 @@ struct RunCommand: ParsableCommand {
             let flops = config.forwardFLOPs(tokenCount: tokens, routedRows: output.plan.rowCount)
             let report = RunReport(
                 source: source, config: config, tokens: tokens,
-                threads: threadCount, devices: parallel.map { $0.mesh.rankCount } ?? devices, seed: seed, ms: median * 1e3, repeats: repeats,
+                threads: threadCount, devices: expertParallel.map { $0.mesh.rankCount } ?? devices, seed: seed, ms: median * 1e3, repeats: repeats,
                 tokensPerSecond: Double(tokens) / median, gflops: flops / median / 1e9, statistics: output.routing.statistics,
                 droppedAssignments: output.plan.droppedAssignmentCount, capacity: output.plan.capacity,
                 checkTokens: checked, maxRelativeDifference: difference,
@@ -99,20 +90,20 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``).
+    /// The checks between flags; each flag's own range is checked as it is parsed (``Flags``), and the
+    /// parallel flags together by ``ParallelOptions/validate()``.
     func validate() throws {
         if [preset != nil, checkpoint != nil, config != nil].filter({ $0 }).count > 1 {
             throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
         }
         if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
-        if mesh != nil && devices != 1 { throw CLIError.invalidOption("give --devices or --mesh, not both") }
     }
 
     /// The checks that need the block's shape, made before its weights are made or read: `--devices` or
     /// `--mesh` must split its experts, and the forward's buffers for `--tokens` must fit in memory.
     /// - Throws: ``CLIError``, or ``CheckpointError/insufficientMemory(what:needed:available:)``.
     func checkOptions(against config: MoEConfig) throws {
-        try config.checkExpertParallel(devices: devices, mesh: mesh)
+        try config.checkExpertParallel(devices: parallel.devices, mesh: parallel.mesh)
         try MemoryBudget.check(ResidentEstimate.forwardActivationBytes(MoEBlockShape(config), tokens: tokens),
                                for: "a forward of --tokens \(tokens)")
     }

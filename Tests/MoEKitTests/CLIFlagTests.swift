@@ -184,6 +184,13 @@ struct CLIFlagValueTests {
         #expect(result.stderr.contains("--devices 1024 does not split the \(experts) experts"), "stderr: \(result.stderr)")
     }
 
+    @Test("--mesh is read in either case")
+    func meshCase() throws {
+        let result = try MoEProcess.run(["run", "--preset", "mixtral", "--mesh", "3X1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--mesh 3x1 does not split the 8 experts"), "stderr: \(result.stderr)")
+    }
+
     @Test("every --ffn-scaling derives an MoE", arguments: FFNScaling.allCases)
     func ffnScaling(_ mode: FFNScaling) throws {
         let scratch = try ScratchDirectory()
@@ -206,7 +213,7 @@ struct CLIFlagValueTests {
     }
 
     @Test("--help lists every word of each closed set", arguments: [
-        ("forward", ["--kernel <kernel>", "reference", "fast"]),
+        ("forward", ["--kernel <kernel>", "reference", "fast", "--mesh <EPxTP>"]),
         ("bench", ["--suite <suite>"] + suites),
         ("estimate", ["(values: mixtral, qwen3, deepseek)", "(values: f32, bf16)"] + FFNScaling.allCases.map(\.rawValue)),
         ("run", ["(values: " + ModelConfig.presetNames.joined(separator: ", ")]),
