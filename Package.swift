@@ -42,11 +42,7 @@ let package = Package(
         ),
         // Fuzz targets (scripts/fuzz.sh builds them for libFuzzer; a plain build is a replayer): not a product.
         .executableTarget(name: "moe-fuzz", dependencies: ["MoEKit"]),
-        .testTarget(
-            name: "MoEKitTests",
-            dependencies: ["MoEKit", "MoECost"],
-            exclude: ["Fixtures", "CostFixtures"]
-        ),
+        .testTarget(name: "MoEKitTests", dependencies: ["MoEKit", "MoECost"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/.."
 moe=.build/release/moe
-fixtures=Tests/MoEKitTests/Fixtures
+fixtures=Tests/Fixtures
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

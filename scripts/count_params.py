@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Counts the parameters `transformers` instantiates for each cost-model fixture config.
 
-Builds every `Tests/MoEKitTests/CostFixtures/*.json` (except expected_params.json) on the meta
+Builds every `Tests/CostFixtures/*.json` (except expected_params.json) on the meta
 device -- no memory is allocated -- with `AutoModelForCausalLM.from_config`, and prints
 `sum(p.numel() for p in model.parameters())` (buffers such as DeepSeek-V3's
 `e_score_correction_bias` are not parameters and are not counted). `quantization_config` is
@@ -19,7 +19,7 @@ import sys
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "MoEKitTests" / "CostFixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "CostFixtures"
 
 
 def count(path: pathlib.Path) -> int:

@@ -16,7 +16,7 @@ scratch=.build-fuzz
 # --sanitize=fuzzer instruments the fuzz target only; -sanitize-coverage and -fsanitize=fuzzer-no-link instrument
 # every target (MoEKit, its C kernels) for coverage.
 swift build --product moe-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=fuzzer-no-link -Xswiftc -DFUZZING --scratch-path "$scratch"
-fixtures=Tests/MoEKitTests/Fixtures
+fixtures=Tests/Fixtures
 for target in "${targets[@]}"; do
     corpus="$scratch/corpus/$target"
     mkdir -p "$corpus"

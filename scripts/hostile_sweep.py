@@ -37,7 +37,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "Tests", "MoEKitTests", "Fixtures")
+FIXTURES = os.path.join(ROOT, "Tests", "Fixtures")
 
 # One fixture per architecture, and the quantized ones: (fixture, MoE layer to forward).
 CONFIG_FIXTURES = [("mixtral-f32", 1), ("qwen2-moe", 0), ("qwen3-moe", 1), ("qwen3-moe-fused", 1),

@@ -7,7 +7,7 @@ For each supported MoE architecture, a tiny randomly-initialised causal-LM is bu
 `transformers`, saved with `save_pretrained` (exactly as HF writes it), reloaded from that
 checkpoint in float32, and the feed-forward block of chosen layers (`model.model.layers[L].mlp`,
 or `.feed_forward` for Llama-4; ONLY the FFN block: no norm, no residual) is run on random
-hidden states. Output layout (under Tests/MoEKitTests/Fixtures/):
+hidden states. Output layout (under Tests/Fixtures/):
 
     <name>/checkpoint/            config.json + model.safetensors (or shards + index.json)
     <name>/layer<L>.safetensors   hidden_states            F32 [T,H] (olmoe: [B,S,H])
@@ -68,7 +68,7 @@ transformers.utils.logging.disable_progress_bar()
 transformers.utils.logging.set_verbosity_error()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "MoEKitTests", "Fixtures")
+OUT = os.path.join(ROOT, "Tests", "Fixtures")
 
 H = 32
 VOCAB = 32

@@ -3,7 +3,7 @@
 
 What it makes
 -------------
-Tests/MoEKitTests/Fixtures/ggml-blocks.safetensors, for each block type
+Tests/Fixtures/ggml-blocks.safetensors, for each block type
 (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, mxfp4):
 
     <type>.blocks     U8  [n, bytes per block]   blocks exactly as ggml stores them
@@ -45,7 +45,7 @@ from gguf import GGMLQuantizationType as Q
 from gguf.quants import dequantize, quantize
 
 SEED = 20_240_812
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "MoEKitTests", "Fixtures",
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures",
                    "ggml-blocks.safetensors")
 
 # name, ggml type, block size, bytes per block

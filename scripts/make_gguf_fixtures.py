@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the tiny GGUF files in Tests/MoEKitTests/Fixtures/gguf/ with llama.cpp's own writer
+"""Writes the tiny GGUF files in Tests/Fixtures/gguf/ with llama.cpp's own writer
 (gguf-py, the PyPI `gguf` package; versions pinned in scripts/requirements-gguf.txt), so that the
 tests read files a real GGUFWriter made, not only the ones the Swift test writer makes.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import gguf
 
-OUT = Path(__file__).resolve().parent.parent / "Tests" / "MoEKitTests" / "Fixtures" / "gguf"
+OUT = Path(__file__).resolve().parent.parent / "Tests" / "Fixtures" / "gguf"
 
 
 def pattern(experts: int, rows: int, cols: int, seed: int = 0) -> np.ndarray:

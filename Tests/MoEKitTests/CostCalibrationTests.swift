@@ -29,7 +29,7 @@ private func writeTemp(_ text: String, name: String) throws -> String {
 
 private let mixtralConfig: String = {
     var path = #filePath
-    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/MoEKitTests") { path = String(path[..<slash]) }
+    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/Tests") { path = String(path[..<slash]) }
     return path + "/CostFixtures/mixtral-8x7b.json"
 }()
 

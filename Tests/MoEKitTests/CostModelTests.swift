@@ -6,7 +6,7 @@ import Testing
 /// Where the cost-model fixtures live: flagship `config.json`s and the counts `scripts/count_params.py` printed.
 private let costFixturesDirectory: String = {
     var path = #filePath
-    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/MoEKitTests") { path = String(path[..<slash]) }
+    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/Tests") { path = String(path[..<slash]) }
     return path + "/CostFixtures"
 }()
 

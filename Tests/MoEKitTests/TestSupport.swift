@@ -1,9 +1,9 @@
 import MoEKit
 
-/// Where the golden fixtures live (made by scripts/make_fixtures.py).
+/// Where the golden fixtures live (`Tests/Fixtures`, made by scripts/make_fixtures.py).
 let fixturesDirectory: String = {
     var path = #filePath
-    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/MoEKitTests") { path = String(path[..<slash]) }
+    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/Tests") { path = String(path[..<slash]) }
     return path + "/Fixtures"
 }()
 

@@ -79,7 +79,7 @@ public enum GGMLBlockType: String, Sendable, Hashable, CaseIterable, CustomStrin
 /// `dequantize_row_*` (`ggml/src/ggml-quants.c`) computes them: F16 scales widened exactly, then each
 /// operation in F32 in ggml's order (`(d·sc)·q`, `d1·q − m1`, `q·d + m`). Every product that precedes an
 /// addition is exact in F32, so ggml's results do not depend on whether its compiler fuses `a·b + c`.
-/// Checked against gguf-py's NumPy dequantizers (`Tests/MoEKitTests/Fixtures/ggml-blocks.safetensors`).
+/// Checked against gguf-py's NumPy dequantizers (`Tests/Fixtures/ggml-blocks.safetensors`).
 ///
 /// Each has a `stride`: value i goes to `out[i · stride]` (1 for a row, the panel width when a kernel
 /// decodes a packed panel into `[k][32]`), so the reference and the fast path share one decoder.

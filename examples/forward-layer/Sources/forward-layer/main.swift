@@ -6,7 +6,7 @@ import Foundation
 import MoEKit
 
 let arguments = CommandLine.arguments.dropFirst()
-let path = arguments.first ?? "../../Tests/MoEKitTests/Fixtures/olmoe/checkpoint"
+let path = arguments.first ?? "../../Tests/Fixtures/olmoe/checkpoint"
 let layer = arguments.dropFirst().first.flatMap { Int($0) } ?? 0
 
 do {
