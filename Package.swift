@@ -42,7 +42,10 @@ let package = Package(
         ),
         // Fuzz targets (scripts/fuzz.sh builds them for libFuzzer; a plain build is a replayer): not a product.
         .executableTarget(name: "moe-fuzz", dependencies: ["MoEKit"]),
-        .testTarget(name: "MoEKitTests", dependencies: ["MoEKit", "MoECost"]),
+        // What the tests share (fixture paths, seeded generators, the error metric, file writers, the `moe` runner):
+        // not a product; its helpers have package access.
+        .target(name: "MoETestSupport", dependencies: ["MoEKit"], path: "Tests/MoETestSupport"),
+        .testTarget(name: "MoEKitTests", dependencies: ["MoEKit", "MoECost", "MoETestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import MoECost
 import MoEKit
+import MoETestSupport
 import Testing
 
 /// A `moe` command line with one bad flag value, and the words its one-line refusal must hold: the flag,

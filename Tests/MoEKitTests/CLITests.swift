@@ -1,61 +1,7 @@
 import Foundation
 import MoEKit
+import MoETestSupport
 import Testing
-
-/// Runs the built `moe` executable (swift test builds it beside the test bundle).
-struct MoEProcess {
-    static let executable: URL? = {
-        var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        candidates.append(Bundle.main.bundleURL)
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
-        for dir in candidates {
-            let url = dir.appendingPathComponent("moe")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }()
-
-    struct Result {
-        var status: Int32
-        var exitedNormally: Bool
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        let exe = try #require(executable, "the moe executable was not built next to the tests")
-        let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, exitedNormally: process.terminationReason == .exit,
-                      stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
-
-/// A scratch folder removed when the test ends.
-final class ScratchDirectory {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("moekit-cli-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Copies a fixture checkpoint here and returns the copy's path.
-    func copyCheckpoint(_ fixture: String) throws -> String {
-        let target = path + "/" + fixture
-        try FileManager.default.copyItem(atPath: fixturesDirectory + "/" + fixture + "/checkpoint", toPath: target)
-        return target
-    }
-}
 
 /// A bad invocation and the words its one-line error must contain.
 struct BadInvocation: Sendable, CustomTestStringConvertible {

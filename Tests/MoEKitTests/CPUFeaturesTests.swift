@@ -1,6 +1,7 @@
 import CMoEKernels
 import Foundation
 @testable import MoEKit
+import MoETestSupport
 import Testing
 
 /// CPU feature detection (CPUID + XCR0 + Linux's AMX permission), the `MOEKIT_ISA` names and the kernel

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 @Suite("ModelConfig from config.json")
 struct ConfigTests {

@@ -1,6 +1,7 @@
 import Foundation
 import MoECost
 import MoEKit
+import MoETestSupport
 import Testing
 
 /// A hand-written `moe bench --json` file: roofs 200 GFLOP/s and 40 GB/s, 0.5 µs per region, one F32 case and one
@@ -19,23 +20,11 @@ private let handBench = #"""
 }
 """#
 
-private func writeTemp(_ text: String, name: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moekit-cost-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let url = dir.appendingPathComponent(name)
-    try Data(text.utf8).write(to: url)
-    return url.path
-}
-
-private let mixtralConfig: String = {
-    var path = #filePath
-    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/Tests") { path = String(path[..<slash]) }
-    return path + "/CostFixtures/mixtral-8x7b.json"
-}()
+private let mixtralConfig = costFixturesDirectory + "/mixtral-8x7b.json"
 
 @Suite struct CostCalibrationTests {
     @Test func calibrationTakesTheBenchRoofs() throws {
-        let path = try writeTemp(handBench, name: "bench.json")
+        let path = try writeTemporaryFile(handBench, named: "bench.json")
         let c = try Calibration(benchFile: path, fitted: false)
         let p = c.profile
         #expect(p.name == "this-machine")
@@ -55,7 +44,7 @@ private let mixtralConfig: String = {
     @Test func quantizedBenchCasesAreLeftOut() throws {
         let quantized = #"{"name": "deepseek fp8 T=128", "preset": "deepseek", "tokens": 128, "dtype": "fp8", "compute": "f32", "hidden": 1024, "intermediate": 512, "experts": 64, "top_k": 6, "shared_intermediate": 512, "ms": 22}"#
         let text = handBench.replacingOccurrences(of: #""cases": ["#, with: #""cases": ["# + quantized + ",")
-        let bench = try BenchResults(contentsOf: try writeTemp(text, name: "bench.json"))
+        let bench = try BenchResults(contentsOf: try writeTemporaryFile(text, named: "bench.json"))
         #expect(bench.cases.map(\.dtype) == ["f32", "bf16"])
     }
 
@@ -68,7 +57,7 @@ private let mixtralConfig: String = {
     }
 
     @Test func fittedEfficiencyIsReportedAndBringsPredictionsToTheMeasurement() throws {
-        let path = try writeTemp(handBench, name: "bench.json")
+        let path = try writeTemporaryFile(handBench, named: "bench.json")
         let c = try Calibration(benchFile: path)
         let eff = try #require(c.fittedEfficiency["f32"])
         #expect(eff > 0 && eff <= 2)
@@ -162,7 +151,7 @@ private let mixtralConfig: String = {
         (#"{"machine": {"gemm_gflops": 100, "mem_gbs": 30}, "cases": [{"name": "x", "preset": "x", "tokens": 4, "dtype": "f32", "compute": "f32", "hidden": 8, "intermediate": 8, "experts": 2, "top_k": 1, "shared_intermediate": 0, "ms": 0}]}"#, "ms"),
     ])
     func badBenchFilesAreCostErrors(text: String, expected: String) throws {
-        let path = try writeTemp(text, name: "bad.json")
+        let path = try writeTemporaryFile(text, named: "bad.json")
         do {
             _ = try Calibration(benchFile: path)
             Issue.record("no error for \(text)")
@@ -196,7 +185,7 @@ private let mixtralConfig: String = {
     }
 
     @Test func calibrateAndPredictFromTheCLI() throws {
-        let bench = try writeTemp(handBench, name: "bench.json")
+        let bench = try writeTemporaryFile(handBench, named: "bench.json")
         let profile = bench + ".profile.json"
         let cal = try MoEProcess.run(["estimate", "--calibrate", bench, "--save-profile", profile, "--json"])
         #expect(cal.status == 0, "stderr: \(cal.stderr)")

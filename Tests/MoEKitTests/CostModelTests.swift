@@ -1,14 +1,8 @@
 import Foundation
 import MoECost
 import MoEKit
+import MoETestSupport
 import Testing
-
-/// Where the cost-model fixtures live: flagship `config.json`s and the counts `scripts/count_params.py` printed.
-private let costFixturesDirectory: String = {
-    var path = #filePath
-    while let slash = path.lastIndex(of: "/"), !path.hasSuffix("/Tests") { path = String(path[..<slash]) }
-    return path + "/CostFixtures"
-}()
 
 private struct ExpectedParams: Decodable {
     var total_params: Int

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 /// The fast path's results must not depend on the thread count or on which other tokens share the
 /// batch (dropless): every output element is computed by one thread in a fixed reduction order.

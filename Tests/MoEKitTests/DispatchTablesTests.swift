@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 /// A routing shape for the dispatch-table tests.
 struct DispatchCase: Sendable, CustomTestStringConvertible {

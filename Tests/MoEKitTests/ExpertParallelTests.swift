@@ -1,5 +1,6 @@
 import Testing
 import MoEKit
+import MoETestSupport
 
 @Suite("Expert parallelism in process")
 struct ExpertParallelTests {

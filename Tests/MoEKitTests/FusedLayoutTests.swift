@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// Fused expert tensors come as gate/up `[E, 2F, H]` with down `[E, H, F]` (transformers v5) or as `[E, H, 2F]`
 /// with down `[E, F, H]` (x @ W). When H = 2F both gate/up shapes are `[E, H, H]`: down's shape must decide,

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 @Suite("GGUF architectures → ModelConfig and layer tensors")
 struct GGUFArchitectureTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// `moe forward`, `moe inspect` and `moe run` on GGUF files (`--checkpoint model.gguf`), and the one-line
 /// refusals of broken ones.
@@ -76,7 +77,7 @@ struct GGUFCLITests {
     static func writeModel(_ scratch: ScratchDirectory, _ arch: GGUFArchitecture = .qwen3moe, name: String = "model.gguf",
                            _ change: (inout GGUFTestWriter) -> Void = { _ in }) throws -> String {
         var w = GGUFTestModels.writer(arch)
-        GGUFFeedForwardTests.storeMatrices(&w, .init(gateUp: .q8_0, down: .q8_0))
+        w.storeMatrices(gateUp: .q8_0, down: .q8_0)
         change(&w)
         return try w.write(named: name, in: scratch.path)
     }
@@ -149,7 +150,7 @@ struct GGUFCLITests {
             }
         },
         forward("gate and up in two formats", "'blk.0.ffn_up_exps.weight' is Q4_0") { scratch in
-            try writeModel(scratch) { GGUFFeedForwardTests.store(&$0, GGUFTensorName.experts(0, .up), as: .q4_0, seed: 9) }
+            try writeModel(scratch) { $0.store(GGUFTensorName.experts(0, .up), as: .q4_0, seed: 9) }
         },
         forward("a NaN block scale in an expert", "tensor 'blk.1.ffn_gate_exps.weight' (expert 3) holds a NaN or infinite weight", layer: 1) { scratch in
             try writeModel(scratch) { w in

@@ -1,5 +1,6 @@
 import Testing
 @testable import MoEKit
+import MoETestSupport
 import MoECost
 
 /// `moe estimate --config model.gguf`: the cost model reads a GGUF file's own sizes, attention keys and
@@ -34,7 +35,7 @@ struct GGUFEstimateTests {
             w.add("blk.0.attn_q.weight", dims: [h, 4 * 16], type: .f16)
             if arch == .qwen2moe { w.add("blk.0.attn_q.bias", dims: [4 * 16]) }
         }
-        return try w.write(named: "\(arch)-estimate.gguf", in: GGUFTestWriter.temporaryDirectory())
+        return try w.write(named: "\(arch)-estimate.gguf", in: try makeTemporaryDirectory("gguf"))
     }
 
     @Test("the shape comes from the file's keys and tensors", arguments: GGUFArchitecture.allCases)
@@ -77,7 +78,7 @@ struct GGUFEstimateTests {
     func refusals() throws {
         var w = GGUFTestModels.writer(.qwen3moe, expertType: .q8_0)
         w.set("qwen3moe.attention.head_count_kv", .u32(2))
-        let path = try w.write(named: "no-attention.gguf", in: GGUFTestWriter.temporaryDirectory())
+        let path = try w.write(named: "no-attention.gguf", in: try makeTemporaryDirectory("gguf"))
         #expect(throws: CostError.self) { try ModelShape(gguf: GGUFModel(path: path)) }
         do { _ = try ModelShape(gguf: GGUFModel(path: path)) } catch {
             #expect("\(error)".contains("blk.0.attn_q.weight") && "\(error)".contains(path))

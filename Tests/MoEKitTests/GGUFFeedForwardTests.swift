@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// `GGUFModel.feedForward`: every architecture's blocks built from the file as stored, against the block
 /// MoEKit builds from F32 copies of the same (dequantized) tensors.
@@ -16,49 +17,6 @@ struct GGUFFeedForwardTests {
         var testDescription: String { gateUp == down ? "\(gateUp)" : "\(gateUp)+\(down)" }
         static let all = [Formats(gateUp: .f32, down: .f32), Formats(gateUp: .q8_0, down: .q4_0), Formats(gateUp: .mxfp4, down: .q5_1),
                           Formats(gateUp: .f16, down: .bf16), Formats(gateUp: .q4_1, down: .q5_0)]
-    }
-
-    /// `values` stored as `type`: F32, F16, BF16 (truncated) or a ggml block type (MoEKit's quantizer).
-    static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
-        switch type {
-        case .f32: return values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
-        case .f16: return values.flatMap { v in withUnsafeBytes(of: Float16(v).bitPattern.littleEndian, Array.init) }
-        case .bf16: return values.flatMap { v in withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian, Array.init) }
-        default:
-            let blocks = GGMLBlockType(ggmlTypeID: type.rawValue)!
-            var out = [UInt8](repeating: 0, count: values.count / blocks.blockSize * blocks.bytesPerBlock)
-            values.withUnsafeBufferPointer { x in
-                out.withUnsafeMutableBytes { y in
-                    for b in 0..<(values.count / blocks.blockSize) {
-                        GGMLQuantizer.quantize(blocks, x.baseAddress! + b * blocks.blockSize, into: y.baseAddress! + b * blocks.bytesPerBlock)
-                    }
-                }
-            }
-            return out
-        }
-    }
-
-    /// Re-stores tensor `name` as `type`, with random values (std 0.5).
-    static func store(_ w: inout GGUFTestWriter, _ name: String, as type: GGMLType, seed: UInt64) {
-        guard let i = w.tensors.firstIndex(where: { $0.name == name }) else { return }
-        var rng = SeededGenerator(seed: seed)
-        let count = w.tensors[i].dims.reduce(1) { $0 * Int($1) }
-        w.tensors[i].type = type.rawValue
-        w.tensors[i].data = encode(randomTensor([count], std: 0.5, generator: &rng).storage, as: type)
-    }
-
-    /// Every weight matrix of the feed-forward part (routed, shared, dense) re-stored in `formats`.
-    static func storeMatrices(_ w: inout GGUFTestWriter, _ formats: Formats) {
-        for (i, t) in w.tensors.enumerated() {
-            let parts = t.name.split(separator: ".")
-            guard parts.count == 4, parts[3] == "weight" else { continue }
-            let role = parts[2]
-            if ["ffn_gate_exps", "ffn_up_exps", "ffn_gate_shexp", "ffn_up_shexp", "ffn_gate", "ffn_up"].contains(role) {
-                store(&w, t.name, as: formats.gateUp, seed: UInt64(100 + i))
-            } else if ["ffn_down_exps", "ffn_down_shexp", "ffn_down"].contains(role) {
-                store(&w, t.name, as: formats.down, seed: UInt64(100 + i))
-            }
-        }
     }
 
     /// The block MoEKit builds from F32 copies of `model`'s tensors of block `layer`, decoded as ggml does.
@@ -106,7 +64,7 @@ struct GGUFFeedForwardTests {
           arguments: GGUFArchitecture.allCases, Formats.all)
     func matchesF32Copies(_ arch: GGUFArchitecture, _ formats: Formats) throws {
         var w = GGUFTestModels.writer(arch)
-        Self.storeMatrices(&w, formats)
+        w.storeMatrices(gateUp: formats.gateUp, down: formats.down)
         let model = try GGUFModel(path: try w.write())
         try Self.checkAgainstReference(model)
         for layer in 0..<model.config.layerCount {
@@ -124,8 +82,8 @@ struct GGUFFeedForwardTests {
     func kQuants() throws {
         for (gateUp, down) in [(GGMLType.q4_K, GGMLType.q6_K), (.q5_K, .q8_0)] {
             var w = GGUFTestModels.writer(.qwen3moe, Sizes(hidden: 256, experts: 4, topK: 2, width: 256, blocks: 1))
-            Self.storeMatrices(&w, Formats(gateUp: gateUp, down: down))
-            Self.store(&w, GGUFTensorName.router(0), as: .q8_0, seed: 3)
+            w.storeMatrices(gateUp: gateUp, down: down)
+            w.store(GGUFTensorName.router(0), as: .q8_0, seed: 3)
             let model = try GGUFModel(path: try w.write())
             guard case .moe(let block) = try model.feedForward(layer: 0) else { Issue.record("not MoE"); return }
             #expect(block.experts.format == .ggml(GGMLBlockType(ggmlTypeID: gateUp.rawValue)!))
@@ -136,8 +94,8 @@ struct GGUFFeedForwardTests {
     @Test("gpt-oss: ggml MXFP4 experts with F32 biases and a BF16 router")
     func gptOSS() throws {
         var w = GGUFTestModels.writer(.gptOSS, Sizes(hidden: 64, experts: 4, topK: 2, width: 96, blocks: 1))
-        Self.storeMatrices(&w, Formats(gateUp: .mxfp4, down: .mxfp4))
-        Self.store(&w, GGUFTensorName.router(0), as: .bf16, seed: 4)
+        w.storeMatrices(gateUp: .mxfp4, down: .mxfp4)
+        w.store(GGUFTensorName.router(0), as: .bf16, seed: 4)
         let model = try GGUFModel(path: try w.write())
         guard case .moe(let block) = try model.feedForward(layer: 0) else { Issue.record("not MoE"); return }
         #expect(block.experts.format == .ggml(.mxfp4))
@@ -164,8 +122,8 @@ struct GGUFFeedForwardTests {
     @Test("refusals name the tensor: gate and up in two formats, a type MoEKit cannot compute with, NaN weights")
     func refusals() throws {
         let twoFormats = try Self.loadError(.qwen3moe) { w in
-            Self.store(&w, GGUFTensorName.experts(0, .gate), as: .q8_0, seed: 1)
-            Self.store(&w, GGUFTensorName.experts(0, .up), as: .q4_0, seed: 2)
+            w.store(GGUFTensorName.experts(0, .gate), as: .q8_0, seed: 1)
+            w.store(GGUFTensorName.experts(0, .up), as: .q4_0, seed: 2)
         }
         #expect("\(twoFormats)".contains("'blk.0.ffn_up_exps.weight' is Q4_0") && "\(twoFormats)".contains("one format"), "\(twoFormats)")
 
@@ -193,7 +151,7 @@ struct GGUFFeedForwardTests {
 
         // Q8_0 down whose second expert's first block has a NaN scale (F16 0x7E00).
         let nanExpert = try Self.loadError(.qwen3moe) { w in
-            Self.storeMatrices(&w, Formats(gateUp: .q8_0, down: .q8_0))
+            w.storeMatrices(gateUp: .q8_0, down: .q8_0)
             let i = w.tensors.firstIndex { $0.name == GGUFTensorName.experts(0, .down) }!
             let matrixBytes = 64 * (32 / 32 * 34)
             w.tensors[i].data[matrixBytes] = 0x00

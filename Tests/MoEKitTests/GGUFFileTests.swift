@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// A malformed GGUF file and what its refusal must say.
 struct BadGGUF: Sendable, CustomTestStringConvertible {
@@ -162,7 +163,7 @@ struct GGUFFileTests {
 
     @Test("a bad file is refused with an error naming the file and what is wrong, never a crash", arguments: badFiles)
     func refusal(_ bad: BadGGUF) throws {
-        let path = GGUFTestWriter.temporaryDirectory() + "/bad.gguf"
+        let path = try makeTemporaryDirectory("gguf") + "/bad.gguf"
         try Data(bad.bytes()).write(to: URL(fileURLWithPath: path))
         do {
             _ = try GGUFFile(path: path)
@@ -180,7 +181,7 @@ struct GGUFFileTests {
         w.set("tokenizer.ggml.tokens", .array(.string, [.string("a"), .string("bb"), .string("")]))
         w.set("general.flags", .array(.bool, [.bool(true), .bool(false)]))
         let bytes = w.bytes()
-        let dir = GGUFTestWriter.temporaryDirectory()
+        let dir = try makeTemporaryDirectory("gguf")
         let full = dir + "/full.gguf"
         try Data(bytes).write(to: URL(fileURLWithPath: full))
         _ = try GGUFFile(path: full)
@@ -197,7 +198,7 @@ struct GGUFFileTests {
         w.set("tokenizer.ggml.tokens", .array(.string, (0..<20).map { .string("tok\($0)") }))
         let good = w.bytes()
         let dataStart = try GGUFFile(path: try w.write()).dataOffset
-        let dir = GGUFTestWriter.temporaryDirectory()
+        let dir = try makeTemporaryDirectory("gguf")
         var generator = SeededGenerator(seed: 12)
         var refused = 0
         for round in 0..<300 {

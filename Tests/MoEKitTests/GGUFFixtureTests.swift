@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// Files written by llama.cpp's own writer (gguf-py), by scripts/make_gguf_fixtures.py.
 @Suite("GGUF files from gguf-py's GGUFWriter")

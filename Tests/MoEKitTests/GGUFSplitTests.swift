@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 @Suite("GGUF split files")
 struct GGUFSplitTests {
@@ -20,7 +21,7 @@ struct GGUFSplitTests {
         let perShard = (whole.tensors.count + count - 1) / count
         for (i, t) in whole.tensors.enumerated() { shards[i / perShard].tensors.append(t) }
         change(&shards)
-        let dir = GGUFTestWriter.temporaryDirectory()
+        let dir = try makeTemporaryDirectory("gguf")
         let paths = try shards.enumerated().map { i, w in try w.write(named: "tiny-\(String(format: "%05d", i + 1))-of-00003.gguf", in: dir) }
         return (dir, paths)
     }

@@ -1,47 +1,7 @@
 import Testing
 import MoEKit
+import MoETestSupport
 import Foundation
-
-/// One fixture layer from `Fixtures/manifest.json` (safetensors checkpoints) or `Fixtures/manifest-gguf.json`
-/// (GGUF files).
-struct GoldenCase: Sendable, CustomTestStringConvertible {
-    var fixture: String
-    var layer: Int
-    var isMoE: Bool
-    /// The model inside the fixture's folder: `checkpoint` (a safetensors folder) or a `.gguf` file (the first
-    /// shard of a split model).
-    var checkpoint = "checkpoint"
-    var testDescription: String { "\(fixture) layer \(layer) (\(isMoE ? "moe" : "dense"))" }
-
-    /// What `--checkpoint` takes.
-    var checkpointPath: String { fixturesDirectory + "/" + fixture + "/" + checkpoint }
-
-    var isGGUF: Bool { checkpoint.hasSuffix(".gguf") }
-
-    /// The layer's feed-forward block, from the checkpoint folder or the GGUF file.
-    func feedForward(threads: Int = Parallel.defaultThreadCount) throws -> FeedForward {
-        isGGUF ? try GGUFModel(path: checkpointPath).feedForward(layer: layer, threads: threads)
-            : try Checkpoint(directory: checkpointPath).feedForward(layer: layer, threads: threads)
-    }
-
-    static let all: [GoldenCase] = read("manifest.json") + read("manifest-gguf.json")
-
-    /// The GGUF fixtures' layers.
-    static var gguf: [GoldenCase] { all.filter(\.isGGUF) }
-
-    private static func read(_ file: String) -> [GoldenCase] {
-        struct Manifest: Decodable {
-            struct Fixture: Decodable { var name: String; var checkpoint: String?; var layers: [Layer] }
-            struct Layer: Decodable { var layer: Int; var kind: String }
-            var fixtures: [Fixture]
-        }
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/" + file)),
-              let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else { return [] }
-        return manifest.fixtures.flatMap { f in
-            f.layers.map { GoldenCase(fixture: f.name, layer: $0.layer, isMoE: $0.kind == "moe", checkpoint: f.checkpoint ?? "checkpoint") }
-        }
-    }
-}
 
 @Suite("Golden parity with transformers")
 struct GoldenTests {

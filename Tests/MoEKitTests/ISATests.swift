@@ -1,5 +1,6 @@
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// Every (weight format × instruction set) path of the fast kernels (AVX-512, AVX2, portable Swift)
 /// against the reference, on fresh random weights stored in each format (FP8 with partial edge blocks

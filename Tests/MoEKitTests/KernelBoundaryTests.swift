@@ -1,5 +1,6 @@
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// The places where the fast kernels change how they cut the work, each against the reference: an expert
 /// with more rows than one row block (192), depths past one K-block (256 k, or 256 k-pairs in BF16

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 /// Expert kinds under test, with a readable name.
 struct KindCase: Sendable, CustomTestStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 import MoEKit
+import MoETestSupport
 import Testing
 
 @Suite("Memory budget")

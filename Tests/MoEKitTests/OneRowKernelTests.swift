@@ -1,5 +1,6 @@
 import Testing
 @testable import MoEKit
+import MoETestSupport
 
 /// Decode runs one row per expert, where the kernels take two panels at once (FP8 and MXFP4 on AVX-512):
 /// a token's result must still be the bits it gets inside any batch (where 8-row tiles compute it), and the

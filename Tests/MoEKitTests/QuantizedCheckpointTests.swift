@@ -1,5 +1,6 @@
 import Foundation
 @testable import MoEKit
+import MoETestSupport
 import Testing
 
 /// A quantized fixture checkpoint broken one way, and how the loader must refuse it.

@@ -1,6 +1,7 @@
 import Foundation
 import MoECost
 @testable import MoEKit
+import MoETestSupport
 import Testing
 
 /// A layer is resident at its stored size: `moe forward` on a BF16 checkpoint peaks at no more than

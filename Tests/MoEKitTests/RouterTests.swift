@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 /// Hand-worked routing cases for every ``RouterKind``. The routers use identity weights, so each
 /// token's logits are exactly the numbers written here; the expected weights were worked out by hand
@@ -19,7 +20,7 @@ struct RouterTests {
     }
 
     func close(_ a: Float, _ b: Double, rel: Double = 1e-6) -> Bool {
-        abs(Double(a) - b) <= rel * max(abs(b), 1e-30)
+        relativeError(a, b) <= rel
     }
 
     // logits [1, 2, 3, 0.5]: e^x = 2.71828, 7.38906, 20.0855, 1.64872, Σ = 31.8416

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoEKit
+import MoETestSupport
 
 struct PlanCase: Sendable, CustomTestStringConvertible {
     var tokens: Int

@@ -1,6 +1,7 @@
 import CMoEKernels
 import Foundation
 @testable import MoEKit
+import MoETestSupport
 import Testing
 
 /// Split-BF16 exact-F32 arithmetic (issue 11's stretch goal; not in the forward path): the split, its

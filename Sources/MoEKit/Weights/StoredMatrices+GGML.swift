@@ -148,9 +148,10 @@ extension StoredMatrices {
 /// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and MXFP4 as ggml's `quantize_row_*_ref`; the K-quants with one pass of
 /// ggml's layout (per-group min/max → 6-bit scales relative to the block's largest, codes rounded to nearest) —
 /// valid blocks, not ggml's optimised search. Non-finite inputs give whatever ggml's arithmetic gives.
-enum GGMLQuantizer {
+/// Package access: the tests' GGUF writer (Tests/MoETestSupport) stores quantized tensors with it.
+package enum GGMLQuantizer {
     /// Quantizes `type.blockSize` values at `x` into one block at `y`.
-    static func quantize(_ type: GGMLBlockType, _ x: UnsafePointer<Float>, into y: UnsafeMutableRawPointer) {
+    package static func quantize(_ type: GGMLBlockType, _ x: UnsafePointer<Float>, into y: UnsafeMutableRawPointer) {
         switch type {
         case .q8_0:
             var amax: Float = 0

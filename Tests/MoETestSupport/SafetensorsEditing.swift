@@ -5,18 +5,19 @@ import Testing
 /// A `.safetensors` file taken apart for a test to break: each tensor's dtype, shape and bytes, in file
 /// order. ``write(to:)`` puts it back together with whatever the test changed (a shape that disagrees
 /// with the bytes, a dtype, a tensor moved last or removed), offsets recomputed from the bytes.
-struct EditableSafetensors {
-    struct Entry {
-        var name: String
-        var dtype: String
-        var shape: [Int]
-        var bytes: [UInt8]
+package struct EditableSafetensors {
+    package struct Entry {
+        package var name: String
+        package var dtype: String
+        package var shape: [Int]
+        package var bytes: [UInt8]
     }
 
-    var entries: [Entry]
-    var metadata: [String: String]
+    package var entries: [Entry]
+    package var metadata: [String: String]
 
-    init(path: String) throws {
+    /// Reads the file at `path` apart.
+    package init(path: String) throws {
         let file = try SafetensorsFile(path: path)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let headerLength = data.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self).littleEndian) }
@@ -28,25 +29,25 @@ struct EditableSafetensors {
     }
 
     /// Changes tensor `name` (which must exist).
-    mutating func edit(_ name: String, _ change: (inout Entry) -> Void) throws {
+    package mutating func edit(_ name: String, _ change: (inout Entry) -> Void) throws {
         let i = try #require(entries.firstIndex { $0.name == name }, "no tensor \(name)")
         change(&entries[i])
     }
 
     /// Removes tensor `name` (which must exist).
-    mutating func remove(_ name: String) throws {
+    package mutating func remove(_ name: String) throws {
         let i = try #require(entries.firstIndex { $0.name == name }, "no tensor \(name)")
         entries.remove(at: i)
     }
 
     /// Moves tensor `name` to the end of the data section.
-    mutating func moveToEnd(_ name: String) throws {
+    package mutating func moveToEnd(_ name: String) throws {
         let i = try #require(entries.firstIndex { $0.name == name }, "no tensor \(name)")
         entries.append(entries.remove(at: i))
     }
 
     /// Writes the file: 8-byte length, JSON header padded with spaces to 8 bytes, data back to back.
-    func write(to path: String) throws {
+    package func write(to path: String) throws {
         var fields: [String] = []
         if !metadata.isEmpty {
             fields.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\"\($0)\":\"\(metadata[$0] ?? "")\"" }.joined(separator: ",") + "}")
@@ -66,7 +67,7 @@ struct EditableSafetensors {
     }
 
     /// Reads `path`, lets `change` edit it, writes it back.
-    static func rewrite(_ path: String, _ change: (inout EditableSafetensors) throws -> Void) throws {
+    package static func rewrite(_ path: String, _ change: (inout EditableSafetensors) throws -> Void) throws {
         var file = try EditableSafetensors(path: path)
         try change(&file)
         try file.write(to: path)
@@ -74,9 +75,18 @@ struct EditableSafetensors {
 }
 
 /// Rewrites `dir/config.json` through `change` on its JSON object.
-func editConfigJSON(_ dir: String, _ change: (inout [String: Any]) -> Void) throws {
+package func editConfigJSON(_ dir: String, _ change: (inout [String: Any]) -> Void) throws {
     let path = dir + "/config.json"
     var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
     change(&object)
     try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+}
+
+/// A raw `.safetensors` file: 8-byte little-endian header length (`declaredLength`, default the header's own),
+/// header bytes, data bytes — for files no writer would make.
+package func rawSafetensors(header: String, data: [UInt8] = [], declaredLength: UInt64? = nil) -> [UInt8] {
+    let h = Array(header.utf8)
+    var bytes: [UInt8] = []
+    withUnsafeBytes(of: (declaredLength ?? UInt64(h.count)).littleEndian) { bytes += $0 }
+    return bytes + h + data
 }

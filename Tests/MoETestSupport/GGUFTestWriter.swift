@@ -1,10 +1,10 @@
 import Foundation
-@testable import MoEKit
+import MoEKit
 
 /// Writes GGUF files byte by byte for the tests: well-formed ones, and — because every field is
 /// settable, counts and offsets included — every kind of lie a bad file can tell.
-struct GGUFTestWriter {
-    enum Value {
+package struct GGUFTestWriter {
+    package enum Value {
         case u8(UInt8), i8(Int8), u16(UInt16), i16(Int16), u32(UInt32), i32(Int32), f32(Float), bool(Bool)
         case string(String), u64(UInt64), i64(Int64), f64(Double)
         case array(GGUFValueType, [Value])
@@ -12,39 +12,46 @@ struct GGUFTestWriter {
         case raw(type: UInt32, bytes: [UInt8])
     }
 
-    struct Tensor {
-        var name: String
+    package struct Tensor {
+        package var name: String
         /// ggml ne, innermost first.
-        var dims: [UInt64]
-        var type: UInt32
-        var data: [UInt8]
+        package var dims: [UInt64]
+        package var type: UInt32
+        package var data: [UInt8]
         /// `nil`: laid out after the previous tensor, aligned.
-        var offset: UInt64?
+        package var offset: UInt64?
+
+        package init(name: String, dims: [UInt64], type: UInt32, data: [UInt8], offset: UInt64? = nil) {
+            (self.name, self.dims, self.type, self.data, self.offset) = (name, dims, type, data, offset)
+        }
     }
 
-    var magic = Array("GGUF".utf8)
-    var version: UInt32 = 3
-    var entries: [(String, Value)] = []
-    var tensors: [Tensor] = []
+    package var magic = Array("GGUF".utf8)
+    package var version: UInt32 = 3
+    package var entries: [(String, Value)] = []
+    package var tensors: [Tensor] = []
     /// Used to lay out the data section; add `general.alignment` to say it in the file.
-    var alignment = 32
-    var tensorCountOverride: UInt64?
-    var entryCountOverride: UInt64?
+    package var alignment = 32
+    package var tensorCountOverride: UInt64?
+    package var entryCountOverride: UInt64?
 
-    mutating func set(_ key: String, _ value: Value) {
+    /// An empty version-3 file: no keys, no tensors.
+    package init() {}
+
+    package mutating func set(_ key: String, _ value: Value) {
         entries.removeAll { $0.0 == key }
         entries.append((key, value))
     }
 
-    mutating func remove(_ key: String) { entries.removeAll { $0.0 == key } }
+    package mutating func remove(_ key: String) { entries.removeAll { $0.0 == key } }
 
-    mutating func add(_ name: String, dims: [Int], type: GGMLType = .f32, data: [UInt8]? = nil, offset: UInt64? = nil) {
+    package mutating func add(_ name: String, dims: [Int], type: GGMLType = .f32, data: [UInt8]? = nil, offset: UInt64? = nil) {
         let bytes = data ?? Self.pattern(dims: dims, type: type, seed: tensors.count)
         tensors.append(Tensor(name: name, dims: dims.map(UInt64.init), type: type.rawValue, data: bytes, offset: offset))
     }
 
     /// Deterministic bytes for a tensor: F32/F16 values of a formula, other types a byte pattern.
-    static func pattern(dims: [Int], type: GGMLType, seed: Int) -> [UInt8] {
+    package static func pattern(dims: [Int], type: GGMLType, seed: Int) -> [UInt8] {
         let elements = dims.reduce(1, *)
         switch type {
         case .f32:
@@ -62,9 +69,9 @@ struct GGUFTestWriter {
     }
 
     /// The value of element `i` (memory order) of a tensor made by ``pattern``.
-    static func value(_ i: Int, seed: Int) -> Float { Float((i * 3 + seed) % 17 - 8) / 8 }
+    package static func value(_ i: Int, seed: Int) -> Float { Float((i * 3 + seed) % 17 - 8) / 8 }
 
-    func bytes() -> [UInt8] {
+    package func bytes() -> [UInt8] {
         var out: [UInt8] = magic
         out += le(version)
         out += le(tensorCountOverride ?? UInt64(tensors.count))
@@ -95,18 +102,12 @@ struct GGUFTestWriter {
         return out + data
     }
 
-    /// Writes the file under a fresh temporary folder and returns its path.
-    func write(named name: String = "model.gguf", in directory: String? = nil) throws -> String {
-        let dir = directory ?? GGUFTestWriter.temporaryDirectory()
+    /// Writes the file into `directory` (default: a fresh temporary folder) and returns its path.
+    package func write(named name: String = "model.gguf", in directory: String? = nil) throws -> String {
+        let dir = try directory ?? makeTemporaryDirectory("gguf")
         let path = dir + "/" + name
         try Data(bytes()).write(to: URL(fileURLWithPath: path))
         return path
-    }
-
-    static func temporaryDirectory() -> String {
-        let dir = NSTemporaryDirectory() + "moekit-gguf-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
     }
 
     private func align(_ n: UInt64) -> UInt64 {
@@ -141,17 +142,21 @@ struct GGUFTestWriter {
 }
 
 /// Tiny MoE models of every architecture, as llama.cpp's converter lays them out.
-enum GGUFTestModels {
-    struct Sizes {
-        var hidden = 64
-        var experts = 4
-        var topK = 2
-        var width = 32
-        var blocks = 2
+package enum GGUFTestModels {
+    package struct Sizes {
+        package var hidden = 64
+        package var experts = 4
+        package var topK = 2
+        package var width = 32
+        package var blocks = 2
+
+        package init(hidden: Int = 64, experts: Int = 4, topK: Int = 2, width: Int = 32, blocks: Int = 2) {
+            (self.hidden, self.experts, self.topK, self.width, self.blocks) = (hidden, experts, topK, width, blocks)
+        }
     }
 
     /// A complete file of `arch` (keys and feed-forward tensors), F32 unless `expertType` says otherwise.
-    static func writer(_ arch: GGUFArchitecture, _ s: Sizes = Sizes(), expertType: GGMLType = .f32) -> GGUFTestWriter {
+    package static func writer(_ arch: GGUFArchitecture, _ s: Sizes = Sizes(), expertType: GGMLType = .f32) -> GGUFTestWriter {
         var w = GGUFTestWriter()
         let p = arch.rawValue + "."
         w.set("general.architecture", .string(arch.rawValue))
