@@ -42,10 +42,13 @@ let package = Package(
         ),
         // Fuzz targets (scripts/fuzz.sh builds them for libFuzzer; a plain build is a replayer): not a product.
         .executableTarget(name: "moe-fuzz", dependencies: ["MoEKit"]),
-        // What the tests share (fixture paths, seeded generators, the error metric, file writers, the `moe` runner):
-        // not a product; its helpers have package access.
+        // Tests, a target per module: the library, the cost model, the CLI (which runs the built `moe`). What they
+        // share (fixture paths, seeded generators, the error metric, file writers, the `moe` runner) is
+        // MoETestSupport: not a product, package access. The fixtures are Tests/Fixtures and Tests/CostFixtures.
         .target(name: "MoETestSupport", dependencies: ["MoEKit"], path: "Tests/MoETestSupport"),
         .testTarget(name: "MoEKitTests", dependencies: ["MoEKit", "MoECost", "MoETestSupport"]),
+        .testTarget(name: "MoECostTests", dependencies: ["MoECost", "MoEKit", "MoETestSupport"]),
+        .testTarget(name: "MoECLITests", dependencies: ["moe", "MoEKit", "MoETestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
