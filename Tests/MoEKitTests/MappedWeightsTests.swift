@@ -1,5 +1,6 @@
 import Foundation
 @testable import MoEKit
+import MoETestSupport
 import Testing
 
 /// Weights read in place (``WeightResidency/mapped``) against the same weights packed once: the kernels see
