@@ -7,18 +7,23 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "Run only the feed-forward block (MoE or dense) of decoder layer N of a checkpoint.",
         discussion: """
-            IN holds `hidden_states` [T, H] or [B, S, H] (F32, BF16 or F16). OUT gets `hidden_states` (F32, same
+            IN holds `hidden_states` [T, H] or [B, S, H] (F32, BF16 or F16). OUT gets `hidden_states` (F32, same \
             shape) and, for an MoE layer, `router_logits` [T, E], `topk_ids` [T, K] I32 and `topk_weights` [T, K].
-            Weights are read as stored and never widened: F32, BF16, F16; FP8 E4M3 + weight_scale_inv (F32/BF16/F16,
-            one per 128x128 block; quantization_config.quant_method fp8: DeepSeek-V3, Qwen FP8); MXFP4 *_blocks +
-            *_scales (quant_method mxfp4: GPT-OSS). A GGUF file (--checkpoint model.gguf, or the first of
-            -0000i-of-0000N.gguf shards; layer N is blk.N) of llama.cpp's MoE architectures: F32, F16, BF16, Q8_0, Q4_0,
-            Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4 tensors as stored (gate and up in one type, down may differ).
-            Computation is F32 on the exactly dequantized weights. A load
-            longer than a second shows progress on a terminal; a layer that cannot fit in the memory available is
-            refused with both numbers.
-            With --mpi, every process of the job is one device; rank 0 reads IN and writes OUT.
-            Example:
+
+            Weights are read as stored and never widened: F32, BF16, F16; FP8 E4M3 + weight_scale_inv (F32/BF16/F16, \
+            one per 128x128 block; quantization_config.quant_method fp8: DeepSeek-V3, Qwen FP8); MXFP4 *_blocks + \
+            *_scales (quant_method mxfp4: GPT-OSS). A GGUF file (--checkpoint model.gguf, or the first of \
+            -0000i-of-0000N.gguf shards; layer N is blk.N) of llama.cpp's MoE architectures: F32, F16, BF16, Q8_0, \
+            Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4 tensors as stored (gate and up in one type, down may \
+            differ). Computation is F32 on the exactly dequantized weights.
+
+            F32, BF16 and F16 weights are read in place from the mapped file (--weights mapped, the default: no \
+            copy, resident at their stored size); --weights packed packs them once first (the same bits; faster per \
+            forward, slower to start). A load longer than a second shows progress on a terminal; a layer that \
+            cannot fit in the memory available is refused with both numbers. With --mpi, every process of the job \
+            is one device; rank 0 reads IN and writes OUT.
+
+            Examples:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
               moe forward --checkpoint Qwen3-30B-A3B-Q4_K_M.gguf --layer 3 --input x.safetensors --output y.safetensors
               moe forward … --devices 4        # expert parallel over 4 in-process devices
@@ -32,6 +37,7 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Input .safetensors with `hidden_states`.") var input: String
     @Option(help: "Output .safetensors to write.") var output: String
     @Option(help: "Kernels to run.") var kernel: KernelVariant = .fast
+    @Option(help: "Where the kernels read the weights from (one forward: mapped, no copy).") var weights: WeightResidency = .mapped
     @OptionGroup var parallel: ParallelOptions
     @Option(help: .hidden) var simulateHungRank: Int?
     /// Prints the process's peak resident bytes (VmHWM) to stderr at the end (the resident-memory test).
@@ -51,7 +57,7 @@ struct ForwardCommand: ParsableCommand {
             let model = try ModelSource(path: checkpoint)
             try model.checkLayer(layer)
             if model.config.sparseLayers[layer] { try model.config.moe.checkExpertParallel(devices: devices, mesh: mesh) }
-            let block = try model.feedForward(layer: layer, threads: threads, progress: LoadProgressLine.make())
+            let block = try model.feedForward(layer: layer, threads: threads, residency: weights, progress: LoadProgressLine.make())
             let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)
             let hidden = try file.floats("hidden_states")

@@ -7,7 +7,7 @@ final class LoadProgressLine {
     private var shown = false
     private var lastDraw = ContinuousClock.now
 
-    /// A callback for ``Checkpoint/feedForward(layer:threads:progress:)``, or `nil` when stderr is not a
+    /// A callback for ``Checkpoint/feedForward(layer:threads:residency:progress:)``, or `nil` when stderr is not a
     /// terminal or `quiet` (`--json`).
     static func make(quiet: Bool = false) -> ((LoadProgress) -> Void)? {
         guard !quiet, isatty(2) == 1 else { return nil }

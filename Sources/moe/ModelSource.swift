@@ -38,11 +38,12 @@ enum ModelSource {
         throw .invalidOption("--layer \(layer) is out of range: the model has \(count) \(unit) (0...\(count - 1))")
     }
 
-    /// The feed-forward block of decoder layer (GGUF: block) `layer`.
-    func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
+    /// The feed-forward block of decoder layer (GGUF: block) `layer`, its weights packed or read in place.
+    func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, residency: WeightResidency = .packed,
+                     progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         switch self {
-        case .safetensors(let c): try c.feedForward(layer: layer, threads: threads, progress: progress)
-        case .gguf(let g): try g.feedForward(layer: layer, threads: threads, progress: progress)
+        case .safetensors(let c): try c.feedForward(layer: layer, threads: threads, residency: residency, progress: progress)
+        case .gguf(let g): try g.feedForward(layer: layer, threads: threads, residency: residency, progress: progress)
         }
     }
 }

@@ -70,6 +70,8 @@ struct BadFlag: Sendable, CustomTestStringConvertible {
     static let badChoices: [BadFlag] = [
         choices(commands["forward", default: []] + ["--layer", "0"], "--kernel", ["slow", "Fast", "simd", ""],
                 allowed: KernelVariant.allCases.map(\.rawValue)),
+        choices(commands["forward", default: []] + ["--layer", "0"], "--weights", ["copied", "Mapped", ""],
+                allowed: WeightResidency.allCases.map(\.rawValue)),
         choices(["bench"], "--suite", ["nope", "Quick", "realsize2", ""], allowed: ["quick", "full", "realsize", "stress", "smoke"]),
         choices(commands["estimate", default: []], "--ffn-scaling", ["nope", "Balanced", ""], allowed: FFNScaling.allCases.map(\.rawValue)),
         choices(["estimate"], "--preset", ["nope", "qwen3-moe", ""], allowed: BlockShape.presetNames),

@@ -45,23 +45,25 @@ struct ResidentMemoryTests {
     }
 
     /// The peak resident bytes of `moe forward` on the checkpoint in `dir` (its `--print-peak-memory` line).
-    static func forwardPeak(_ dir: String) throws -> Int {
+    static func forwardPeak(_ dir: String, weights: WeightResidency) throws -> Int {
         let result = try MoEProcess.run(["forward", "--checkpoint", dir, "--layer", "0", "--input", dir + "/input.safetensors",
-                                         "--output", dir + "/output.safetensors", "--threads", "2", "--print-peak-memory"])
+                                         "--output", dir + "/output.safetensors", "--threads", "2", "--print-peak-memory",
+                                         "--weights", weights.rawValue])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let line = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("peak resident bytes: ") })
         return try #require(Int(line.dropFirst("peak resident bytes: ".count)), "no peak in '\(line)'")
     }
 
-    @Test("moe forward on a BF16 layer peaks at ≤ 1.25 × its stored bytes above a tiny layer's peak")
-    func bf16LayerResidentOnce() throws {
+    @Test("moe forward on a BF16 layer peaks at ≤ 1.25 × its stored bytes above a tiny layer's peak, packed or read in place",
+          arguments: WeightResidency.allCases)
+    func bf16LayerResidentOnce(_ weights: WeightResidency) throws {
         let scratch = try ScratchDirectory()
         // Baseline: the process itself (runtime, libraries, worker threads) with a 1-expert 64-wide layer.
         _ = try Self.writeMixtral(scratch.path + "/tiny", hidden: 64, intermediate: 64, experts: 1, topK: 1, tokens: 4)
-        let baseline = try Self.forwardPeak(scratch.path + "/tiny")
+        let baseline = try Self.forwardPeak(scratch.path + "/tiny", weights: weights)
         // 8 experts of 512 × 1024: 25 MB of BF16 weights (an F32 copy would be 50 MB more).
         let stored = try Self.writeMixtral(scratch.path + "/layer", hidden: 512, intermediate: 1024, experts: 8, topK: 2, tokens: 4)
-        let peak = try Self.forwardPeak(scratch.path + "/layer")
+        let peak = try Self.forwardPeak(scratch.path + "/layer", weights: weights)
         let above = peak - baseline
         #expect(above > stored / 2, "the measured peak (\(peak) B, baseline \(baseline) B) does not even hold the \(stored) B of weights")
         #expect(Double(above) <= 1.25 * Double(stored),
