@@ -1,6 +1,6 @@
 /// A GGUF block's feed-forward tensors as MoEKit blocks: the weights stay where they lie in the
 /// mapped file, in the ggml format the file stores (``StoredMatrices`` views, no copy), and are packed
-/// once by ``ExpertWeights`` as a safetensors checkpoint's are (``Checkpoint/feedForward(layer:threads:progress:)``).
+/// once by ``ExpertWeights`` as a safetensors checkpoint's are (``Checkpoint/feedForward(layer:threads:residency:progress:)``).
 extension GGUFModel {
     /// The ggml types MoEKit's kernels compute with: F32, F16, BF16 and the block types of
     /// ``GGMLBlockType`` (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4).
