@@ -17,21 +17,20 @@ extension GroupedPanelGEMM {
                       into out: UnsafeMutableBufferPointer<Float>) {
         let items = items(plan, panelCount: panels.panelCount, threads: threads)
         let (width, columns) = (PanelMatrices.width, panels.outFeatures)
-        let w = panels.pointers
         rows.withTiles { tiles in
             let a = PanelRows(rows: rows, tiles: tiles)
             do {
                 Parallel.forEach(items.count, threads: threads) { index in
                     let item = items[index]
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock * width) { tile in
-                        for panel in item.panels {
+                        panels.withPointers { w in for panel in item.panels {
                             multiply(item, panel: panel, isa: .detected, a: a, panels: panels, weights: w, into: tile.baseAddress!)
                             for r in 0..<item.rows {
                                 for c in 0..<min(width, columns - panel * width) {
                                     out[(item.firstRow + r) * columns + panel * width + c] = tile[r * width + c]
                                 }
                             }
-                        }
+                        } }
                     }
                 }
             }

@@ -74,7 +74,7 @@ enum GroupedPanelGEMM {
         let units = panels.depthUnits
         let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: panel, source: source) }
         let firstTile = a.firstTile(item, units: units)
-        withDepthBlockBuffers(panels, count: 1) { buffer in
+        withDepthBlockBuffers(panels, weights, count: 1) { buffer in
             forEachDepthBlock(panels) { k0, kc, scaleShift in
                 let b = depthBlock(panels, weights: weights, matrix: item.expert, panel: panel, source: source, units: k0, count: kc, buffer: buffer)
                 var r = 0
@@ -100,11 +100,13 @@ enum GroupedPanelGEMM {
         return UnsafeRawPointer(buffer)
     }
 
-    /// `body` with `count` K-block buffers (``TileKernel/depthBlock`` panel rows each, 64-byte aligned, one
-    /// after another) for stacks read in place; with `nil` for packed panels, which need none.
+    /// `body` with `count` (1 or 2) K-block buffers (``TileKernel/depthBlock`` panel rows each, 64-byte aligned,
+    /// one after another) for stacks read in place: the work item's own (``PanelMatrices/withPointers(_:)``), or
+    /// made for this call; with `nil` for packed panels, which need none.
     @inline(__always)
-    static func withDepthBlockBuffers(_ panels: PanelMatrices, count: Int, _ body: (UnsafeMutableRawPointer?) -> Void) {
+    static func withDepthBlockBuffers(_ panels: PanelMatrices, _ weights: PanelPointers, count: Int, _ body: (UnsafeMutableRawPointer?) -> Void) {
         guard panels.mapped != nil else { return body(nil) }
+        if let buffers = weights.blockBuffers { return body(buffers) }
         withUnsafeTemporaryAllocation(byteCount: count * depthBlockBytes(panels), alignment: 64) { body($0.baseAddress) }
     }
 
@@ -129,7 +131,7 @@ enum GroupedPanelGEMM {
         let sA = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: first.panel, source: first.source) }
         let sB = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: second.panel, source: second.source) }
         let firstTile = a.firstTile(item, units: units)
-        withDepthBlockBuffers(panels, count: 2) { buffers in
+        withDepthBlockBuffers(panels, weights, count: 2) { buffers in
             let bufferB = buffers.map { $0 + depthBlockBytes(panels) }
             forEachDepthBlock(panels) { k0, kc, scaleShift in
                 let bA = depthBlock(panels, weights: weights, matrix: item.expert, panel: first.panel, source: first.source,
@@ -173,13 +175,28 @@ struct PanelRows {
     }
 }
 
-/// Raw pointers to a ``PanelMatrices``' bytes.
+/// Raw pointers to a ``PanelMatrices``' bytes, and for stacks read in place a work item's K-block buffers.
 struct PanelPointers {
     var values: UnsafeRawPointer
     var scales: UnsafeRawPointer?
+    /// Stacks read in place (``PanelMatrices/mapped``): two K-block buffers for one thread's work item, made
+    /// once per item rather than per panel; `nil` for packed panels, or when each call makes its own.
+    var blockBuffers: UnsafeMutableRawPointer? = nil
 }
 
 extension PanelMatrices {
     /// The bytes' base pointers (alive as long as `self`).
     var pointers: PanelPointers { PanelPointers(values: UnsafeRawPointer(values.pointer), scales: scales.map { UnsafeRawPointer($0.pointer) }) }
+
+    /// `body` with ``pointers`` for one thread's work item, with its two K-block buffers when the stacks are
+    /// read in place (one allocation per item, not one per panel).
+    @inline(__always)
+    func withPointers(_ body: (PanelPointers) -> Void) {
+        guard mapped != nil else { return body(pointers) }
+        withUnsafeTemporaryAllocation(byteCount: 2 * GroupedPanelGEMM.depthBlockBytes(self), alignment: 64) { buffers in
+            var p = pointers
+            p.blockBuffers = buffers.baseAddress
+            body(p)
+        }
+    }
 }

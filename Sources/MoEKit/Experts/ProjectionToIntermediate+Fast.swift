@@ -35,7 +35,6 @@ extension ProjectionToIntermediate {
         let items = GroupedPanelGEMM.items(plan, panelCount: gateUp.panelCount, threads: threads)
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
         let outputPaddedRow = output.paddedRow
-        let weights = gateUp.pointers
         output.withMutableTiles { floats, words in
             gathered.withTiles { tiles in
                 let a = PanelRows(rows: gathered, tiles: tiles)
@@ -44,7 +43,7 @@ extension ProjectionToIntermediate {
                         let item = items[index]
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * GroupedPanelGEMM.rowBlock * width) { tile in
                             let gateTile = tile.baseAddress.unsafelyUnwrapped, upTile = gateTile + GroupedPanelGEMM.rowBlock * width
-                            for panel in item.panels {
+                            gateUp.withPointers { weights in for panel in item.panels {
                                 if isGated {
                                     // Gate and up of one panel over the same A tiles while they are in cache (one
                                     // kernel loop for both at one row).
@@ -58,7 +57,7 @@ extension ProjectionToIntermediate {
                                 PackedRows.writeBlock(gateTile, rows: item.rows, columns: min(width, f - panel * width),
                                                       firstPaddedRow: outputPaddedRow[item.firstRow], firstColumn: panel * width,
                                                       depth: f, format: format, isa: isa, floats: floats, words: words)
-                            }
+                            } }
                         }
                     }
                 }

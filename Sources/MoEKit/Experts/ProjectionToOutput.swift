@@ -71,7 +71,6 @@ public enum ProjectionToOutput {
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount, threads: threads)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        let weights = down.pointers
         packedRows.withTiles { tiles in
             let a = PanelRows(rows: packedRows, tiles: tiles)
             rowsOut.withUnsafeMutableBufferPointer { out in
@@ -82,7 +81,7 @@ public enum ProjectionToOutput {
                             let first = tile.baseAddress.unsafelyUnwrapped, second = first + GroupedPanelGEMM.rowBlock * width
                             // Panels two at a time (one kernel loop for both at one row), then the last alone.
                             var panel = item.panels.lowerBound
-                            while panel < item.panels.upperBound {
+                            down.withPointers { weights in while panel < item.panels.upperBound {
                                 if panel + 1 < item.panels.upperBound {
                                     GroupedPanelGEMM.multiplyTwoPanels(item, isa: isa, a: a, panels: down, weights: weights,
                                                                     (panel, 0), into: first, (panel + 1, 0), into: second)
@@ -94,7 +93,7 @@ public enum ProjectionToOutput {
                                     write(item, panel: panel, first)
                                     panel += 1
                                 }
-                            }
+                            } }
                             /// One panel's `[rows, 32]` block (+ bias) into the row-packed buffer.
                             func write(_ item: GroupedPanelGEMM.Item, panel: Int, _ block: UnsafeMutablePointer<Float>) {
                                 let columns = min(width, h - panel * width)
