@@ -31,19 +31,23 @@ extension PanelMatrices {
         let work = sourceCount * panelCount
         let blockBytes = TileKernel.depthBlock * Self.rowBytes(element)
         var bad = [Bool](repeating: false, count: work)
+        // One K-block buffer per worker (panels dealt round-robin), not one per panel.
+        let workers = max(1, min(threads, work))
         for m in 0..<matrixCount {
             bad.withUnsafeMutableBufferPointer { flags in
-                Parallel.forEach(work, threads: threads) { index in
-                    let (s, p) = (index / panels.panelCount, index % panels.panelCount)
+                Parallel.forEach(workers, threads: workers) { worker in
                     withUnsafeTemporaryAllocation(byteCount: blockBytes, alignment: 64) { scratch in
-                        var k0 = 0, found = false
-                        while k0 < panels.depthUnits {
-                            let kc = min(TileKernel.depthBlock, panels.depthUnits - k0)
-                            found = panels.transposeBlock(sources[s], matrix: m, panel: p, units: k0, count: kc,
-                                                          into: scratch.baseAddress.unsafelyUnwrapped) || found
-                            k0 += kc
+                        for index in stride(from: worker, to: work, by: workers) {
+                            let (s, p) = (index / panels.panelCount, index % panels.panelCount)
+                            var k0 = 0, found = false
+                            while k0 < panels.depthUnits {
+                                let kc = min(TileKernel.depthBlock, panels.depthUnits - k0)
+                                found = panels.transposeBlock(sources[s], matrix: m, panel: p, units: k0, count: kc,
+                                                              into: scratch.baseAddress.unsafelyUnwrapped) || found
+                                k0 += kc
+                            }
+                            flags[index] = found
                         }
-                        flags[index] = found
                     }
                 }
             }
