@@ -16,11 +16,7 @@ extension PanelMatrices {
     ///   non-finite weight. `progress` is told how many matrices are checked after each one.
     init(mapping sources: [StoredMatrices], compute: ComputeMode = .f32, threads: Int,
          progress: ((Int) -> Void)? = nil) throws(WeightError) {
-        guard let first = sources.first else { throw .shapeMismatch(expected: "at least one weight stack", actual: "none") }
-        for s in sources.dropFirst() where s.format != first.format || s.count != first.count || s.rows != first.rows || s.columns != first.columns {
-            throw .shapeMismatch(expected: "\(first.format) [\(first.count), \(first.rows), \(first.columns)]",
-                                 actual: "\(s.format) [\(s.count), \(s.rows), \(s.columns)]")
-        }
+        let first = try Self.commonShape(sources)
         guard Self.readsInPlace(first.format, compute: compute) else {
             throw .unsupported("\(first.format) weights computed in \(compute) cannot be read in place; pack them")
         }

@@ -7,11 +7,7 @@ extension PanelMatrices {
     /// `progress` is told how many matrices are packed after each one.
     init(packing sources: [StoredMatrices], compute: ComputeMode = .f32, threads: Int,
          progress: ((Int) -> Void)? = nil) throws(WeightError) {
-        guard let first = sources.first else { throw .shapeMismatch(expected: "at least one weight stack", actual: "none") }
-        for s in sources.dropFirst() where s.format != first.format || s.count != first.count || s.rows != first.rows || s.columns != first.columns {
-            throw .shapeMismatch(expected: "\(first.format) [\(first.count), \(first.rows), \(first.columns)]",
-                                 actual: "\(s.format) [\(s.count), \(s.rows), \(s.columns)]")
-        }
+        let first = try Self.commonShape(sources)
         let element = try Self.element(for: first.format, compute: compute)
         try self.init(element: element, format: first.format, matrices: first.count, out: first.rows, in: first.columns, sources: sources.count)
         let panels = self
@@ -28,6 +24,17 @@ extension PanelMatrices {
             if let index = bad.firstIndex(of: true) { throw .nonFinite(matrix: m, source: index / panelCount) }
             progress?(m + 1)
         }
+    }
+
+    /// The first of `sources` once every stack has its format and shape (packed or read in place alike).
+    /// - Throws: ``WeightError/shapeMismatch(expected:actual:)`` for no stacks or stacks that disagree.
+    static func commonShape(_ sources: [StoredMatrices]) throws(WeightError) -> StoredMatrices {
+        guard let first = sources.first else { throw .shapeMismatch(expected: "at least one weight stack", actual: "none") }
+        for s in sources.dropFirst() where s.format != first.format || s.count != first.count || s.rows != first.rows || s.columns != first.columns {
+            throw .shapeMismatch(expected: "\(first.format) [\(first.count), \(first.rows), \(first.columns)]",
+                                 actual: "\(s.format) [\(s.count), \(s.rows), \(s.columns)]")
+        }
+        return first
     }
 
     /// Bytes the panels of `sources` (one shape and format) will hold, before anything is allocated.
