@@ -112,14 +112,7 @@ struct CLITests {
 
     @Test("bad input ends in one clear line and exit code 1", arguments: BadInvocation.all)
     func refusesBadInput(_ bad: BadInvocation) throws {
-        let scratch = try ScratchDirectory()
-        let result = try MoEProcess.run(try bad.prepare(scratch))
-        #expect(result.exitedNormally, "terminated by a signal")
-        #expect(result.status == 1)
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count == 1, "stderr: \(result.stderr)")
-        #expect(result.stderr.hasPrefix("moe: error: "))
-        #expect(result.stderr.contains(bad.expected), "stderr: \(result.stderr)")
+        try bad.expectRefused()
     }
 
     @Test("moe route writes the seed tensors")
@@ -190,5 +183,20 @@ struct BenchCLITests {
             #expect(["f32", "bf16"].contains(c["compute"] as? String ?? ""))
         }
         #expect(result.stdout.contains("GEMM peak"))
+    }
+}
+
+extension BadInvocation {
+    /// Runs the invocation in a fresh scratch folder and expects the CLI contract's refusal: exit code 1, one
+    /// line on stderr starting `moe: error: ` and containing ``expected``, no signal.
+    func expectRefused() throws {
+        let scratch = try ScratchDirectory()
+        let result = try MoEProcess.run(try prepare(scratch))
+        #expect(result.exitedNormally, "terminated by a signal")
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.hasPrefix("moe: error: "))
+        #expect(result.stderr.contains(expected), "stderr: \(result.stderr)")
     }
 }

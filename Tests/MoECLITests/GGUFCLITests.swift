@@ -165,13 +165,6 @@ struct GGUFCLITests {
 
     @Test("a broken GGUF file ends in one clear line and exit code 1", arguments: bad)
     func refusesBadGGUF(_ bad: BadInvocation) throws {
-        let scratch = try ScratchDirectory()
-        let result = try MoEProcess.run(try bad.prepare(scratch))
-        #expect(result.exitedNormally, "terminated by a signal")
-        #expect(result.status == 1)
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count == 1, "stderr: \(result.stderr)")
-        #expect(result.stderr.hasPrefix("moe: error: "))
-        #expect(result.stderr.contains(bad.expected), "stderr: \(result.stderr)")
+        try bad.expectRefused()
     }
 }
