@@ -26,21 +26,26 @@ moe_cpu_info moe_cpu_detect(void) {
         unsigned subleaves = eax;
         if ((ebx >> 5) & 1) info.cpuid |= MOE_CPU_AVX2;
         if ((ebx >> 16) & 1) info.cpuid |= MOE_CPU_AVX512F;
+        if ((ebx >> 30) & 1) info.cpuid |= MOE_CPU_AVX512BW;
+        if ((ecx >> 11) & 1) info.cpuid |= MOE_CPU_AVX512VNNI;
+        if ((edx >> 25) & 1) info.cpuid |= MOE_CPU_AMX_INT8;
         if ((edx >> 24) & 1) info.cpuid |= MOE_CPU_AMX_TILE;
         if ((edx >> 22) & 1) info.cpuid |= MOE_CPU_AMX_BF16;
         if (subleaves >= 1) {
             __cpuid_count(7, 1, eax, ebx, ecx, edx);
             if ((eax >> 5) & 1) info.cpuid |= MOE_CPU_AVX512BF16;
+            if ((eax >> 4) & 1) info.cpuid |= MOE_CPU_AVXVNNI;
         }
     }
     if (!osxsave) return info;
     info.xcr0 = read_xcr0();
     const uint64_t ymm = 0x6, zmm = 0xE0, tiles = (1ull << 17) | (1ull << 18);
     if ((info.xcr0 & ymm) == ymm) {
-        info.usable |= info.cpuid & (MOE_CPU_AVX2 | MOE_CPU_FMA | MOE_CPU_F16C);
-        if ((info.xcr0 & zmm) == zmm) info.usable |= info.cpuid & (MOE_CPU_AVX512F | MOE_CPU_AVX512BF16);
+        info.usable |= info.cpuid & (MOE_CPU_AVX2 | MOE_CPU_FMA | MOE_CPU_F16C | MOE_CPU_AVXVNNI);
+        if ((info.xcr0 & zmm) == zmm)
+            info.usable |= info.cpuid & (MOE_CPU_AVX512F | MOE_CPU_AVX512BF16 | MOE_CPU_AVX512BW | MOE_CPU_AVX512VNNI);
     }
-    if ((info.xcr0 & tiles) == tiles) info.usable |= info.cpuid & (MOE_CPU_AMX_TILE | MOE_CPU_AMX_BF16);
+    if ((info.xcr0 & tiles) == tiles) info.usable |= info.cpuid & (MOE_CPU_AMX_TILE | MOE_CPU_AMX_BF16 | MOE_CPU_AMX_INT8);
     return info;
 }
 

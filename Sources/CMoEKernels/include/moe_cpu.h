@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /// Feature bits of moe_cpu_info (the names /proc/cpuinfo uses: avx2, fma, f16c, avx512f, avx512_bf16,
-/// amx_tile, amx_bf16).
+/// amx_tile, amx_bf16, avx512bw, avx512_vnni, avx_vnni, amx_int8).
 #define MOE_CPU_AVX2 0x01        /* CPUID.7.0:EBX[5] */
 #define MOE_CPU_FMA 0x02         /* CPUID.1:ECX[12] */
 #define MOE_CPU_F16C 0x04        /* CPUID.1:ECX[29] */
@@ -14,6 +14,10 @@
 #define MOE_CPU_AVX512BF16 0x10  /* CPUID.7.1:EAX[5] */
 #define MOE_CPU_AMX_TILE 0x20    /* CPUID.7.0:EDX[24] */
 #define MOE_CPU_AMX_BF16 0x40    /* CPUID.7.0:EDX[22] */
+#define MOE_CPU_AVX512BW 0x80    /* CPUID.7.0:EBX[30] */
+#define MOE_CPU_AVX512VNNI 0x100 /* CPUID.7.0:ECX[11] */
+#define MOE_CPU_AVXVNNI 0x200    /* CPUID.7.1:EAX[4] */
+#define MOE_CPU_AMX_INT8 0x400   /* CPUID.7.0:EDX[25] */
 
 typedef struct {
     /// The MOE_CPU_* bits CPUID reports.

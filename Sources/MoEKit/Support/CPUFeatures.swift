@@ -23,11 +23,20 @@ public struct CPUFeatures: OptionSet, Sendable, Hashable, CustomStringConvertibl
     public static let amxTile = CPUFeatures(rawValue: UInt32(MOE_CPU_AMX_TILE))
     /// AMX-BF16 (`tdpbf16ps`).
     public static let amxBF16 = CPUFeatures(rawValue: UInt32(MOE_CPU_AMX_BF16))
+    /// AVX-512 BW (byte and word lanes), which the integer kernels need beside AVX-512 F.
+    public static let avx512bw = CPUFeatures(rawValue: UInt32(MOE_CPU_AVX512BW))
+    /// AVX-512 VNNI (`vpdpbusd` on zmm): the `--compute int8` kernels.
+    public static let avx512vnni = CPUFeatures(rawValue: UInt32(MOE_CPU_AVX512VNNI))
+    /// AVX-VNNI (`vpdpbusd` on ymm, VEX-encoded).
+    public static let avxvnni = CPUFeatures(rawValue: UInt32(MOE_CPU_AVXVNNI))
+    /// AMX-INT8 (`tdpbusd`).
+    public static let amxInt8 = CPUFeatures(rawValue: UInt32(MOE_CPU_AMX_INT8))
 
     /// Each feature under its `/proc/cpuinfo` name.
     public static let named: [(feature: CPUFeatures, name: String)] = [
         (.avx2, "avx2"), (.fma, "fma"), (.f16c, "f16c"), (.avx512f, "avx512f"), (.avx512bf16, "avx512_bf16"),
-        (.amxTile, "amx_tile"), (.amxBF16, "amx_bf16"),
+        (.amxTile, "amx_tile"), (.amxBF16, "amx_bf16"), (.avx512bw, "avx512bw"), (.avx512vnni, "avx512_vnni"),
+        (.avxvnni, "avx_vnni"), (.amxInt8, "amx_int8"),
     ]
 
     /// The `/proc/cpuinfo` names of the features in the set, space-separated.
