@@ -13,6 +13,9 @@ struct BenchCommand: ParsableCommand {
             F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path); then the formats
             the Hub ships quantized, read directly by their kernels: gpt-oss (2880/2880, 8 experts, top-4) in MXFP4 and
             deepseek in FP8 (128x128 block scales), each beside the same shape in BF16, at T = 1, 128, 512.
+            GGUF suite: the quick shapes with experts in llama.cpp's Q4_K, Q8_0 and MXFP4 blocks (random blocks), at T = 1,
+            128, 512, in the exact mode (F32 activations, the default of moe forward) and in int8 compute (activations
+            quantized per block to 8 bits, integer dot products: llama.cpp's arithmetic; moe forward --compute int8).
             MOEKIT_ISA=avx512|avx2|swift forces a lower instruction set (machine.isa names the one that ran; machine.amx
             says why AMX did not run, null when it did).
             Realsize suite: one layer of mixtral-8x7b (4096/14336, 8 experts, BF16), qwen3-30b-a3b (2048/768, 128 experts,
@@ -30,6 +33,7 @@ struct BenchCommand: ParsableCommand {
               moe bench --suite realsize --json realsize.json
               moe bench --suite realsize --filter deepseek
               moe bench --suite stress
+              moe bench --suite gguf --filter 'q4_K int8-compute'
             """)
 
     @Option(help: "The cases to run.") var suite: BenchSuite = .quick
@@ -88,8 +92,14 @@ struct BenchCommand: ParsableCommand {
     /// Runs the cases of one (preset, precision): one block, several token counts.
     private func runGroup(_ group: [BenchCase], machine: BenchReport.Machine, threads: Int, repeats: Int) throws -> [BenchReport.Case] {
         guard let first = group.first else { return [] }
-        progress("\(first.preset) \(first.dtype)\(first.precision.compute == .bf16 ? " bf16-compute" : ""): building random weights…")
-        let block = try MoEBlock.random(config: first.config, seed: 1, format: first.precision.format, compute: first.precision.compute)
+        progress("\(first.preset) \(first.dtype) \(first.precision.compute) compute: building random weights…")
+        let (format, compute) = (first.precision.format, first.precision.compute)
+        // ggml blocks are made as stored (no F32 stack of the whole layer first).
+        let block = if case .ggml = format {
+            try MoEBlock.randomStored(config: first.config, seed: 1, format: format, compute: compute, threads: threads)
+        } else {
+            try MoEBlock.random(config: first.config, seed: 1, format: format, compute: compute)
+        }
         let parallel = devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil
         let referenceSecondsPerToken = try referenceTime(block, threads: threads)
         var results: [BenchReport.Case] = []
@@ -182,7 +192,23 @@ struct BenchCase {
     }
     /// What the projections compute in: `f32`, or `bf16` (activations rounded too, as PyTorch's BF16 path).
     var compute: String { precision.compute.rawValue }
-    var name: String { "\(preset) \(dtype)\(precision.compute == .bf16 ? " bf16-compute" : "") T=\(tokens)\(hot ? " hot" : "")" }
+    var name: String {
+        let compute = switch precision.compute {
+        case .f32: ""
+        case .bf16: " bf16-compute"
+        case .int8: " int8-compute"
+        }
+        return "\(preset) \(dtype)\(compute) T=\(tokens)\(hot ? " hot" : "")"
+    }
+
+    /// ``BenchSuite/gguf``: the quick shapes in llama.cpp's block formats, exact then int8, at T = 1, 128, 512.
+    static let ggufCases: [BenchCase] = quickPresets.flatMap { preset in
+        [GGMLBlockType.q4_K, .q8_0, .mxfp4].flatMap { type in
+            [ComputeMode.f32, .int8].flatMap { compute in
+                [1, 128, 512].map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: .init(format: .ggml(type), compute: compute)) }
+            }
+        }
+    }
 
     /// ``BenchSuite/stress``: BF16 weights, one token count, each shape balanced then hot.
     static let stressCases: [BenchCase] = {

@@ -11,6 +11,8 @@ struct BenchReport: Encodable {
         var isa: String
         /// Why AMX did not run (`machine.amx`), `nil` when it did.
         var amx: String? = nil
+        /// The int8-compute kernels (`machine.int8_isa`): `avx512-vnni`, `avx2` or `swift`.
+        var int8ISA: String = ExpertWeights.int8KernelISA
         var threads: Int
         var regionMicroseconds: Double
 
@@ -19,7 +21,7 @@ struct BenchReport: Encodable {
 
         enum CodingKeys: String, CodingKey {
             case gemmGFLOPS = "gemm_gflops", moekitGEMMGFLOPS = "moekit_gemm_gflops", openBLASGEMMGFLOPS = "openblas_gemm_gflops"
-            case memoryGBs = "mem_gbs", isa, amx, threads, regionMicroseconds = "pool_region_us"
+            case memoryGBs = "mem_gbs", isa, amx, int8ISA = "int8_isa", threads, regionMicroseconds = "pool_region_us"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -30,6 +32,7 @@ struct BenchReport: Encodable {
             try c.encode(memoryGBs, forKey: .memoryGBs)
             try c.encode(isa, forKey: .isa)
             try c.encode(amx, forKey: .amx)  // null when AMX ran
+            try c.encode(int8ISA, forKey: .int8ISA)
             try c.encode(threads, forKey: .threads)
             try c.encode(regionMicroseconds, forKey: .regionMicroseconds)
         }
@@ -73,7 +76,7 @@ struct BenchReport: Encodable {
 
     func printTable() {
         let openBLAS = machine.openBLASGEMMGFLOPS.map { "OpenBLAS \(format($0, 1))" } ?? "OpenBLAS not installed"
-        print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s (MoEKit \(format(machine.moekitGEMMGFLOPS, 1)), \(openBLAS)) · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa)\(machine.amx.map { " (no AMX: \($0))" } ?? "") · \(machine.threads) threads · parallel region \(format(machine.regionMicroseconds, 2)) µs")
+        print("machine: F32 GEMM peak \(format(machine.gemmGFLOPS, 1)) GFLOP/s (MoEKit \(format(machine.moekitGEMMGFLOPS, 1)), \(openBLAS)) · memory read \(format(machine.memoryGBs, 1)) GB/s · \(machine.isa)\(machine.amx.map { " (no AMX: \($0))" } ?? "") · int8 \(machine.int8ISA) · \(machine.threads) threads · parallel region \(format(machine.regionMicroseconds, 2)) µs")
         let parallel = cases.contains { $0.allToAllBytes != nil }
         let header = ["case", "ms", "GFLOP/s", "% GEMM peak", "weight GB/s", "% mem BW", "× reference"] + (parallel ? ["all-to-all MB"] : [])
         var rows = [header]

@@ -15,6 +15,9 @@ enum BenchSuite: String, CaseIterable, ExpressibleByArgument {
     case stress
     /// Tiny shapes that run the whole path in a second (tests).
     case smoke
+    /// llama.cpp's block formats (issue 12): the quick shapes with Q4_K, Q8_0 and ggml MXFP4 experts (random blocks made
+    /// as stored) at T = 1, 128, 512, exact (F32 activations) and int8 compute.
+    case gguf
 
     /// What `--help` says of each suite (the command's discussion has the details).
     static var allValueDescriptions: [String: String] {
@@ -22,7 +25,8 @@ enum BenchSuite: String, CaseIterable, ExpressibleByArgument {
          BenchSuite.full.rawValue: "quick's shapes and two wider ones at T = 1 to 2048.",
          BenchSuite.realsize.rawValue: "Real models' layer sizes, one layer at a time (one device).",
          BenchSuite.stress.rawValue: "T = 65,536, balanced and hot.",
-         BenchSuite.smoke.rawValue: "Tiny shapes, for tests."]
+         BenchSuite.smoke.rawValue: "Tiny shapes, for tests.",
+         BenchSuite.gguf.rawValue: "quick's shapes in Q4_K, Q8_0, ggml MXFP4 at T = 1, 128, 512: exact and int8 compute."]
     }
 
     var cases: [BenchCase] {
@@ -33,6 +37,7 @@ enum BenchSuite: String, CaseIterable, ExpressibleByArgument {
         case .smoke: tokens = [1, 8]
         case .realsize: return []
         case .stress: return BenchCase.stressCases
+        case .gguf: return BenchCase.ggufCases
         }
         var presets = self == .smoke ? BenchCase.smokePresets : BenchCase.quickPresets
         if self == .full { presets += BenchCase.fullPresets }

@@ -15,7 +15,9 @@ struct ForwardCommand: ParsableCommand {
             *_scales (quant_method mxfp4: GPT-OSS). A GGUF file (--checkpoint model.gguf, or the first of \
             -0000i-of-0000N.gguf shards; layer N is blk.N) of llama.cpp's MoE architectures: F32, F16, BF16, Q8_0, \
             Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4 tensors as stored (gate and up in one type, down may \
-            differ). Computation is F32 on the exactly dequantized weights.
+            differ). Computation is F32 on the exactly dequantized weights; --compute int8 runs GGUF Q8_0, Q4_0 and \
+            MXFP4 (Q8_0 activations) and Q4_K, Q6_K (Q8_K activations) as llama.cpp does: activations quantized per block \
+            to 8 bits, integer dot products (AVX-512 VNNI where the CPU has it), about 1e-2 relative from exact.
 
             F32, BF16 and F16 weights are read in place from the mapped file (--weights mapped, the default: no \
             copy, resident at their stored size); --weights packed packs them once first (the same bits; faster per \
@@ -26,6 +28,7 @@ struct ForwardCommand: ParsableCommand {
             Examples:
               moe forward --checkpoint ./OLMoE --layer 0 --input x.safetensors --output y.safetensors
               moe forward --checkpoint Qwen3-30B-A3B-Q4_K_M.gguf --layer 3 --input x.safetensors --output y.safetensors
+              moe forward --checkpoint Qwen3-30B-A3B-Q4_K_M.gguf --layer 3 --compute int8 --input x.safetensors --output y.safetensors
               moe forward … --devices 4        # expert parallel over 4 in-process devices
               moe forward … --mesh 2x2         # 2 expert groups × 2 tensor-parallel ranks
               mpirun -np 4 moe forward … --mpi # one rank per process (build with --traits MPI)
@@ -38,6 +41,7 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Output .safetensors to write.") var output: String
     @Option(help: "Kernels to run.") var kernel: KernelVariant = .fast
     @Option(help: "Where the kernels read the weights from (one forward: mapped, no copy).") var weights: WeightResidency = .mapped
+    @Option(help: "Arithmetic of the GGUF block weights' projections.") var compute: ForwardCompute = .f32
     @OptionGroup var parallel: ParallelOptions
     @Option(help: .hidden) var simulateHungRank: Int?
     /// Prints the process's peak resident bytes (VmHWM) to stderr at the end (the resident-memory test).
@@ -57,7 +61,8 @@ struct ForwardCommand: ParsableCommand {
             let model = try ModelSource(path: checkpoint)
             try model.checkLayer(layer)
             if model.config.sparseLayers[layer] { try model.config.moe.checkExpertParallel(devices: devices, mesh: mesh) }
-            let block = try model.feedForward(layer: layer, threads: threads, residency: weights, progress: LoadProgressLine.make())
+            let block = try model.feedForward(layer: layer, threads: threads, residency: weights, compute: compute.mode,
+                                              progress: LoadProgressLine.make())
             let loaded = ContinuousClock.now
             let file = try SafetensorsFile(path: input)
             let hidden = try file.floats("hidden_states")

@@ -38,12 +38,13 @@ enum ModelSource {
         throw .invalidOption("--layer \(layer) is out of range: the model has \(count) \(unit) (0...\(count - 1))")
     }
 
-    /// The feed-forward block of decoder layer (GGUF: block) `layer`, its weights packed or read in place.
+    /// The feed-forward block of decoder layer (GGUF: block) `layer`, its weights packed or read in place;
+    /// `compute` ``ComputeMode/int8`` reaches GGUF block weights only (a safetensors checkpoint holds none).
     func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, residency: WeightResidency = .packed,
-                     progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
+                     compute: ComputeMode = .f32, progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         switch self {
         case .safetensors(let c): try c.feedForward(layer: layer, threads: threads, residency: residency, progress: progress)
-        case .gguf(let g): try g.feedForward(layer: layer, threads: threads, residency: residency, progress: progress)
+        case .gguf(let g): try g.feedForward(layer: layer, threads: threads, residency: residency, compute: compute, progress: progress)
         }
     }
 }

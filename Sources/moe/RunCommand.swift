@@ -13,6 +13,7 @@ struct RunCommand: ParsableCommand {
               moe run                              # default preset (mixtral), 512 tokens
               moe run --preset deepseek-v3 --tokens 128 --json
               moe run --checkpoint ./Qwen3-MoE --layer 3
+              moe run --checkpoint model-Q4_K_M.gguf --compute int8   # llama.cpp's arithmetic on its blocks
               moe run --config block.json          # MoEKit JSON: any router, expert kind, capacity factor
             """)
 
@@ -29,6 +30,7 @@ struct RunCommand: ParsableCommand {
     var repeats = 3
     @Option(parsing: .unconditional, help: Flags.runTokens.help("Tokens also run through the reference kernels for the correctness check.", default: 64),
             transform: Flags.runTokens.parse) var checkTokens = 64
+    @Option(help: "With a .gguf --checkpoint: arithmetic of the block weights' projections.") var compute: ForwardCompute = .f32
     @Flag(help: "Print one JSON object instead of the report.") var json = false
     @Flag(help: "List the presets and exit.") var listPresets = false
     @OptionGroup var parallel: ParallelOptions
@@ -97,6 +99,7 @@ struct RunCommand: ParsableCommand {
             throw CLIError.invalidOption("give one of --preset, --config or --checkpoint")
         }
         if layer != nil && checkpoint == nil { throw CLIError.invalidOption("--layer needs --checkpoint") }
+        if compute != .f32 && checkpoint == nil { throw CLIError.invalidOption("--compute \(compute.rawValue) needs a .gguf --checkpoint (random blocks are F32)") }
     }
 
     /// The checks that need the block's shape, made before its weights are made or read: `--devices` or
@@ -122,7 +125,7 @@ struct RunCommand: ParsableCommand {
             let dense = CLIError.invalidOption("\(checkpoint): layer \(chosen) is a dense layer; moe run needs an MoE layer (use moe forward for dense layers)")
             guard model.config.sparseLayers[chosen] else { throw dense }
             try checkOptions(against: model.config.moe)
-            guard case .moe(let block) = try model.feedForward(layer: chosen) else { throw dense }
+            guard case .moe(let block) = try model.feedForward(layer: chosen, compute: compute.mode) else { throw dense }
             return (block, "\(checkpoint) layer \(chosen) (\(model.config.architecture))")
         }
         let model: ModelConfig, source: String

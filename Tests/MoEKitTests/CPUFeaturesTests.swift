@@ -137,6 +137,7 @@ struct CPUFeaturesTests {
         switch compute {
         case .f32: level >= .avx512 ? .avx512 : level == .avx2 ? .avx2 : .portable
         case .bf16: level >= .avx512BF16 ? .avx512BF16 : .portable
+        case .int8: level >= .avx512 ? .avx512VNNI : level == .avx2 ? .avx2 : .portable
         }
     }
 

@@ -117,6 +117,18 @@ struct PackingTests {
                     }
                 }
             }
+        case .int8Blocks(let type):
+            // The `.blocks` bytes, each panel row then permuted by the int8 layout (tested against its inverse in
+            // the Int8Dot suites).
+            guard let plain = try? PanelMatrices(element: .blocks(type), format: panels.format, matrices: panels.matrixCount,
+                                                 out: panels.outFeatures, in: panels.inFeatures, sources: panels.sourceCount) else { return true }
+            bad = referencePack(plain, stored, matrix: m, panel: p, source: s)
+            let rowBytes = PanelMatrices.rowBytes(panels.element)
+            for b in 0..<(k / type.blockSize) {
+                let row = out + b * rowBytes
+                row.copyMemory(from: plain.values.pointer + plain.panelOffset(matrix: m, panel: p, source: s) + b * rowBytes, byteCount: rowBytes)
+                Int8Dot.layout(type, row: row)
+            }
         }
         return bad
     }
@@ -154,7 +166,7 @@ struct PackingTests {
         var sources: Int
         var transposed = false
         var testDescription: String {
-            "\(format)\(compute == .bf16 ? " bf16-compute" : "") [\(count), \(rows), \(columns)] ×\(sources)\(transposed ? " transposed" : "")"
+            "\(format)\(compute == .f32 ? "" : " \(compute)-compute") [\(count), \(rows), \(columns)] ×\(sources)\(transposed ? " transposed" : "")"
         }
 
         static let all: [Case] = {
@@ -178,6 +190,8 @@ struct PackingTests {
                 for (count, rows, columns, sources) in [(2, 40, 2 * b, 2), (1, 37, 3 * b, 1), (1, 7, b, 1)] {
                     cases.append(Case(format: .ggml(type), count: count, rows: rows, columns: columns, sources: sources))
                 }
+                // The int8 layout (a permutation of each panel row) where the type has int8 kernels.
+                cases.append(Case(format: .ggml(type), compute: .int8, count: 2, rows: 40, columns: 2 * b, sources: 2))
             }
             return cases
         }()

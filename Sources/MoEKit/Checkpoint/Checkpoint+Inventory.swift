@@ -139,7 +139,7 @@ extension Checkpoint {
         let group: Int = switch element {
         case .fp8(let g): g
         case .mxfp4: WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: 0
         }
         let scales = group == 0 ? 0 : (inputs + group - 1) / group * PanelMatrices.scaleRowBytes(element)
         return panels * (PanelMatrices.depthUnits(element, inFeatures: inputs) * PanelMatrices.rowBytes(element) + scales)

@@ -189,6 +189,9 @@ public struct ExpertWeights: Sendable {
     /// The instruction set the fast kernels use on this CPU.
     public static var kernelISA: String { TileKernel.isaName }
 
+    /// The int8-compute kernels in use (`moe bench`'s `machine.int8_isa`): `avx512-vnni`, `avx2` or `swift`.
+    public static var int8KernelISA: String { Int8Dot.ISA.detected.name }
+
     /// Why the fast kernels do not run on AMX (`moe bench`'s `machine.amx`): the CPU, the OS's permission,
     /// `MOEKIT_ISA`, or no AMX kernel in this build; `nil` when they do.
     public static var kernelAMXFallback: String? { KernelSelection.amxFallbackReason }

@@ -67,9 +67,15 @@ enum GroupedPanelGEMM {
     @inline(__always)
     static func multiply(_ item: Item, panel: Int, isa: TileKernel.ISA, a: PanelRows, panels: PanelMatrices,
                          weights: PanelPointers, source: Int = 0, into c: UnsafeMutablePointer<Float>) {
-        if case .blocks(let type) = panels.element {
+        switch panels.element {
+        case .blocks(let type):
             multiplyBlocks(item, panel: panel, type: type, isa: isa, a: a, panels: panels, weights: weights, source: source, into: c)
             return
+        case .int8Blocks(let type):
+            multiplyInt8(item, panel: panel, type: type, isa: isa, a: a, panels: panels, weights: weights, source: source, into: c)
+            return
+        case .f32, .bf16, .f16, .bf16Pairs, .fp8, .mxfp4:
+            break
         }
         let units = panels.depthUnits
         let scales = weights.scales.map { $0 + panels.scaleOffset(matrix: item.expert, panel: panel, source: source) }
@@ -167,6 +173,9 @@ enum GroupedPanelGEMM {
 struct PanelRows {
     var rows: PackedRows
     var tiles: UnsafeRawPointer
+    /// The rows quantized for int8 panels (padded row 0, input 0), `nil` for every other element
+    /// (``PackedRows/withPanelRows(for:threads:_:)``).
+    var quantized: Int8Dot.Rows? = nil
 
     /// The first row tile of an item: row tiles of one expert are consecutive in ``PackedRows``, tile r/8
     /// is 8·units elements further on.

@@ -7,7 +7,9 @@ enum KernelFamily: String, Sendable, CaseIterable {
     case avx512BF16 = "avx512-bf16"
     /// The AVX-512 FMA micro-tiles (`moe_panel_*_avx512`): F32 compute, every stored format.
     case avx512 = "avx512"
-    /// The AVX2 + FMA micro-tiles (`moe_panel_*_avx2`): F32 compute.
+    /// `vpdpbusd` on zmm over ggml blocks and 8-bit activations (``Int8Dot``): int8 compute.
+    case avx512VNNI = "avx512-vnni"
+    /// The AVX2 + FMA micro-tiles (`moe_panel_*_avx2`): F32 compute; `vpmaddubsw` for int8 compute.
     case avx2 = "avx2"
     /// ``TileKernel/portable(rows:depth:a:c:accumulate:weight:)`` or the portable pair loop of
     /// ``TileKernel/multiplyPairs(rows:pairs:a:b:c:accumulate:)``.
@@ -49,6 +51,10 @@ enum KernelSelection {
                 return .amxBF16
             }
             return level >= .avx512BF16 ? .avx512BF16 : .portable
+        case .int8:
+            // ``Int8Dot/ISA/detected`` adds the VNNI and BW bits the level does not carry (an AVX-512 CPU without
+            // VNNI runs the AVX2 int8 kernels).
+            return level >= .avx512 ? .avx512VNNI : level >= .avx2 ? .avx2 : .portable
         }
     }
 

@@ -36,8 +36,7 @@ extension ProjectionToIntermediate {
         let gateBias = experts.gateBias?.storage ?? [], upBias = experts.upBias?.storage ?? []
         let outputPaddedRow = output.paddedRow
         output.withMutableTiles { floats, words in
-            gathered.withTiles { tiles in
-                let a = PanelRows(rows: gathered, tiles: tiles)
+            gathered.withPanelRows(for: gateUp, threads: threads) { a in
                 do {
                     Parallel.forEach(items.count, threads: threads) { index in
                         let item = items[index]

@@ -71,8 +71,7 @@ public enum ProjectionToOutput {
         let items = GroupedPanelGEMM.items(plan, panelCount: down.panelCount, threads: threads)
         let downBias = experts.downBias?.storage ?? []
         var rowsOut = [Float](repeating: .nan, count: plan.rowCount * h)
-        packedRows.withTiles { tiles in
-            let a = PanelRows(rows: packedRows, tiles: tiles)
+        packedRows.withPanelRows(for: down, threads: threads) { a in
             rowsOut.withUnsafeMutableBufferPointer { out in
                 do {
                     Parallel.forEach(items.count, threads: threads) { index in

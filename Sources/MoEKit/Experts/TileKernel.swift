@@ -123,6 +123,18 @@ enum TileKernel {
                     k0 += kc
                 } while k0 < depth
             }
+        case .int8Blocks(let type):
+            // F32 activations over the int8 layout (not a path the forward takes: ``GroupedPanelGEMM`` runs ``Int8Dot``
+            // on these panels): each panel row back to its stored blocks, then the `.blocks` case.
+            let rowBytes = PanelMatrices.rowBytes(element)
+            withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 64) { raw in
+                let stored = raw.baseAddress.unsafelyUnwrapped
+                for u in 0..<(depth / type.blockSize) {
+                    Int8Dot.storedLayout(type, row: b + u * rowBytes, into: stored)
+                    multiply(isa: isa, element: .blocks(type), rows: rows, depth: type.blockSize, a: x + u * type.blockSize * TileKernel.rows,
+                             b: UnsafeRawPointer(stored), scales: nil, c: c, accumulate: accumulate || u > 0)
+                }
+            }
         }
     }
 

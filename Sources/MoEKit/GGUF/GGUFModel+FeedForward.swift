@@ -21,16 +21,18 @@ extension GGUFModel {
     ///   - threads: packing threads.
     ///   - residency: pack the weights once (the default) or read F32, F16 and BF16 ones in place
     ///     (``WeightResidency``; block-quantized types are packed either way).
+    ///   - compute: ``ComputeMode/f32`` (exact, the default) or ``ComputeMode/int8`` (llama.cpp's fast mode for the
+    ///     block types that have int8 kernels; the others stay exact).
     ///   - progress: told how far the routed experts' packing has come, after each expert matrix.
     /// - Throws: ``GGUFError`` (layer out of range, a type MoEKit cannot compute with, gate and up in two
     ///   formats), ``CheckpointError`` (a NaN or infinite weight or vector element, naming the tensor, its
     ///   file and the expert or element; not enough memory).
     public func feedForward(layer: Int, threads: Int = Parallel.defaultThreadCount, residency: WeightResidency = .packed,
-                            progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
+                            compute: ComputeMode = .f32, progress: ((LoadProgress) -> Void)? = nil) throws -> FeedForward {
         let tensors = try self.layer(layer)
         switch tensors.feedForward {
         case .dense(let mlp):
-            return .dense(try denseMLP(mlp, residency: residency))
+            return .dense(try denseMLP(mlp, residency: residency, compute: compute))
         case .moe(let m):
             let moe = config.moe
             let (e, h) = (moe.expertCount, moe.hiddenSize)
@@ -39,15 +41,15 @@ extension GGUFModel {
                                     correctionBias: try m.scoreCorrectionBias.map(Self.floats))
             var shared: SharedExpert?
             if let mlp = m.shared {
-                shared = try SharedExpert(mlp: try denseMLP(mlp, residency: residency), gateWeight: try m.sharedGate.map(Self.floats))
+                shared = try SharedExpert(mlp: try denseMLP(mlp, residency: residency, compute: compute), gateWeight: try m.sharedGate.map(Self.floats))
             }
-            let experts = try expertWeights(m, layer: layer, threads: threads, residency: residency, progress: progress)
+            let experts = try expertWeights(m, layer: layer, threads: threads, residency: residency, compute: compute, progress: progress)
             return .moe(try MoEBlock(config: moe, router: router, experts: experts, sharedExpert: shared))
         }
     }
 
     /// Views the routed experts as stored, checks that their packed copy fits in memory, and packs them once.
-    private func expertWeights(_ m: GGUFMoETensors, layer: Int, threads: Int, residency: WeightResidency,
+    private func expertWeights(_ m: GGUFMoETensors, layer: Int, threads: Int, residency: WeightResidency, compute: ComputeMode,
                                progress: ((LoadProgress) -> Void)?) throws -> ExpertWeights {
         try Self.sameFormat(gate: m.gate, up: m.up)
         let gate = try Self.stored(m.gate), up = try Self.stored(m.up), down = try Self.stored(m.down)
@@ -57,14 +59,14 @@ extension GGUFModel {
         }
         let (gateBias, upBias, downBias) = (try bias(m.gateBias, f), try bias(m.upBias, f), try bias(m.downBias, h))
         let formats = gate.format == down.format ? "\(gate.format)" : "\(gate.format)+\(down.format)"
-        try MemoryBudget.check(ExpertWeights.bytesNeeded(gate: gate, up: up, down: down, residency: residency),
+        try MemoryBudget.check(ExpertWeights.bytesNeeded(gate: gate, up: up, down: down, compute: compute, residency: residency),
                                for: "layer \(layer)'s routed experts (\(formats))")
         var done = LoadProgress(bytes: 0, totalBytes: gate.storedBytes + up.storedBytes + down.storedBytes,
                                 matrices: 0, totalMatrices: 3 * gate.count)
         do {
             return try ExpertWeights(kind: config.moe.expert, gate: gate, up: up, down: down,
-                                     gateBias: gateBias, upBias: upBias, downBias: downBias, residency: residency,
-                                     threads: threads) { bytes, matrices in
+                                     gateBias: gateBias, upBias: upBias, downBias: downBias, compute: compute,
+                                     residency: residency, threads: threads) { bytes, matrices in
                 done.bytes += bytes
                 done.matrices += matrices
                 progress?(done)
@@ -77,11 +79,11 @@ extension GGUFModel {
 
     /// A dense SwiGLU MLP (a dense block's or the shared expert), packed once; a NaN or infinite weight is
     /// refused naming its tensor and element.
-    private func denseMLP(_ mlp: GGUFMLPTensors, residency: WeightResidency) throws -> DenseMLP {
+    private func denseMLP(_ mlp: GGUFMLPTensors, residency: WeightResidency, compute: ComputeMode) throws -> DenseMLP {
         try Self.sameFormat(gate: mlp.gate, up: mlp.up)
         let gate = try Self.stored(mlp.gate), up = try Self.stored(mlp.up), down = try Self.stored(mlp.down)
         do {
-            return try DenseMLP(gate: gate, up: up, down: down, residency: residency)
+            return try DenseMLP(gate: gate, up: up, down: down, compute: compute, residency: residency)
         } catch WeightError.nonFinite(_, let source) where (0...2).contains(source) {
             let (view, stored) = [(mlp.gate, gate), (mlp.up, up), (mlp.down, down)][source]
             throw CheckpointError.nonFinite(name: view.name, file: view.path, index: Self.firstNonFinite(stored) ?? 0)

@@ -5,7 +5,7 @@ extension PanelMatrices {
     static func readsInPlace(_ format: WeightFormat, compute: ComputeMode) -> Bool {
         switch try? element(for: format, compute: compute) {
         case .f32, .bf16, .f16, .bf16Pairs: true
-        case .fp8, .mxfp4, .blocks, nil: false
+        case .fp8, .mxfp4, .blocks, .int8Blocks, nil: false
         }
     }
 

@@ -99,6 +99,11 @@ extension PanelMatrices {
             return false
         case .blocks(let type):
             return Self.packBlocks(type, first, rowStride: rs, blocks: k / type.blockSize, live: live, into: out)
+        case .int8Blocks(let type):
+            // The stored blocks, then each panel row's bytes permuted into the int8 kernel's layout.
+            let bad = Self.packBlocks(type, first, rowStride: rs, blocks: k / type.blockSize, live: live, into: out)
+            for b in 0..<(k / type.blockSize) { Int8Dot.layout(type, row: out + b * Self.rowBytes(element)) }
+            return bad
         }
     }
 
@@ -127,7 +132,7 @@ extension PanelMatrices {
         case .bf16Pairs:
             return Self.transposePairs(first + 2 * k0 * cs, rowStride: rs, columnStride: cs, depth: min(2 * kc, inFeatures - 2 * k0),
                                        live: live, into: out.assumingMemoryBound(to: UInt32.self)) >= 0x7F80
-        case .fp8, .mxfp4, .blocks:
+        case .fp8, .mxfp4, .blocks, .int8Blocks:
             return true  // never read in place (their panels carry scales or blocks): refuse rather than guess
         }
     }

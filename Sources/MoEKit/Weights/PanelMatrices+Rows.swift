@@ -46,6 +46,16 @@ extension PanelMatrices {
             for b in 0..<depthUnits {
                 GGMLBlocks.dequantize(type, block: panel + b * rowBytes + n * type.bytesPerBlock, into: out + b * type.blockSize)
             }
+        case .int8Blocks(let type):
+            // Each panel row back to its stored blocks, then column n's block decoded.
+            let rowBytes = Self.rowBytes(element)
+            withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 64) { buffer in
+                let stored = buffer.baseAddress.unsafelyUnwrapped
+                for b in 0..<depthUnits {
+                    Int8Dot.storedLayout(type, row: panel + b * rowBytes, into: stored)
+                    GGMLBlocks.dequantize(type, block: UnsafeRawPointer(stored) + n * type.bytesPerBlock, into: out + b * type.blockSize)
+                }
+            }
         }
     }
 
@@ -113,6 +123,24 @@ extension PanelMatrices {
                 let d = dst + b * rowBytes + n * bytes
                 if let src { d.copyMemory(from: src + b * rowBytes + sn * bytes, byteCount: bytes) } else {
                     d.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+                }
+            }
+        case .int8Blocks(let type):
+            // Both rows back to their stored blocks, the column's block copied, the target row permuted again.
+            let (bytes, rowBytes) = (type.bytesPerBlock, Self.rowBytes(element))
+            withUnsafeTemporaryAllocation(byteCount: 2 * rowBytes, alignment: 64) { buffer in
+                let (from, to) = (buffer.baseAddress.unsafelyUnwrapped, buffer.baseAddress.unsafelyUnwrapped + rowBytes)
+                for b in 0..<units {
+                    let d = dst + b * rowBytes
+                    Int8Dot.storedLayout(type, row: UnsafeRawPointer(d), into: to)
+                    if let src {
+                        Int8Dot.storedLayout(type, row: src + b * rowBytes, into: from)
+                        (to + n * bytes).copyMemory(from: UnsafeRawPointer(from) + sn * bytes, byteCount: bytes)
+                    } else {
+                        (to + n * bytes).initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+                    }
+                    d.copyMemory(from: UnsafeRawPointer(to), byteCount: rowBytes)
+                    Int8Dot.layout(type, row: d)
                 }
             }
         }

@@ -32,9 +32,17 @@ struct PanelMatrices: @unchecked Sendable {
         /// ggml blocks as stored: a panel "row" is one k-block, `panel[b][n]` = block b of column n
         /// (``GGMLBlockType/bytesPerBlock`` bytes; zero blocks past `out`).
         case blocks(GGMLBlockType)
+        /// ggml blocks for ``ComputeMode/int8``: the bytes of each panel row (one k-block of the 32 columns)
+        /// permuted into the int8 kernel's layout (``Int8Dot/layout(_:row:)``); same size as ``blocks(_:)``.
+        case int8Blocks(GGMLBlockType)
 
-        /// Whether this is a ggml block element (decoded a K-block at a time, not in registers).
-        var isBlocks: Bool { if case .blocks = self { true } else { false } }
+        /// Whether this is a ggml block element, either layout (no one-row two-panel kernel).
+        var isBlocks: Bool {
+            switch self {
+            case .blocks, .int8Blocks: true
+            case .f32, .bf16, .f16, .bf16Pairs, .fp8, .mxfp4: false
+            }
+        }
     }
 
     let element: Element
@@ -58,7 +66,13 @@ struct PanelMatrices: @unchecked Sendable {
     /// Bytes of one panel's values and of its scales.
     let panelBytes: Int, panelScaleBytes: Int
 
-    var compute: ComputeMode { element == .bf16Pairs ? .bf16 : .f32 }
+    var compute: ComputeMode {
+        switch element {
+        case .bf16Pairs: .bf16
+        case .int8Blocks: .int8
+        case .f32, .bf16, .f16, .fp8, .mxfp4, .blocks: .f32
+        }
+    }
 
     /// Bytes held: packed values and scales, or the stored bytes read in place.
     var residentBytes: Int { mapped.map { $0.reduce(0) { $0 + $1.storedBytes } } ?? values.count + (scales?.count ?? 0) }
@@ -70,7 +84,7 @@ struct PanelMatrices: @unchecked Sendable {
     static func depthUnits(_ element: Element, inFeatures: Int) -> Int {
         switch element {
         case .bf16Pairs: (inFeatures + 1) / 2
-        case .blocks(let type): inFeatures / type.blockSize
+        case .blocks(let type), .int8Blocks(let type): inFeatures / type.blockSize
         case .f32, .bf16, .f16, .fp8, .mxfp4: inFeatures
         }
     }
@@ -80,7 +94,7 @@ struct PanelMatrices: @unchecked Sendable {
         switch element {
         case .fp8(let group): group
         case .mxfp4: WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: 0
         }
     }
 
@@ -91,7 +105,7 @@ struct PanelMatrices: @unchecked Sendable {
         case .bf16, .f16: 2 * width
         case .fp8: width
         case .mxfp4: width / 2
-        case .blocks(let type): width * type.bytesPerBlock
+        case .blocks(let type), .int8Blocks(let type): width * type.bytesPerBlock
         }
     }
 
@@ -100,7 +114,7 @@ struct PanelMatrices: @unchecked Sendable {
         switch element {
         case .fp8: 4 * width
         case .mxfp4: width
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks: 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: 0
         }
     }
 
@@ -120,7 +134,7 @@ struct PanelMatrices: @unchecked Sendable {
         switch element {
         case .fp8(let g): group = g
         case .mxfp4: group = WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks: group = 0
+        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: group = 0
         }
         panelScaleBytes = group == 0 ? 0 : (inFeatures + group - 1) / group * Self.scaleRowBytes(element)
         let panels = matrices * sources * panelCount
@@ -146,6 +160,8 @@ struct PanelMatrices: @unchecked Sendable {
     /// - Throws: ``WeightError/unsupported(_:)`` for BF16 compute over anything but BF16 weights.
     static func element(for format: WeightFormat, compute: ComputeMode) throws(WeightError) -> Element {
         switch (format, compute) {
+        case (.ggml(let type), .int8) where Int8Dot.supports(type): return .int8Blocks(type)
+        case (_, .int8): return try element(for: format, compute: .f32)  // no int8 kernel: exact F32
         case (.bf16, .bf16): return .bf16Pairs
         case (_, .bf16): throw .unsupported("BF16 compute needs BF16 weights, not \(format)")
         case (.f32, .f32): return .f32

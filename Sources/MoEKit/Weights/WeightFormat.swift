@@ -62,8 +62,15 @@ public enum ComputeMode: String, Sendable, CaseIterable, CustomStringConvertible
     /// F32 accumulation (`vdpbf16ps` where the CPU has it). BF16 weights only. About 2⁻⁸ relative per
     /// rounding: never used by `moe forward`.
     case bf16
+    /// llama.cpp's fast mode, for ggml block weights (GGUF files): activations quantized per block to 8 bits
+    /// as ggml quantizes them (``GGMLBlockType`` pairs with Q8_0, the K-quants with Q8_K), exact integer dot
+    /// products (`vpdpbusd` on AVX-512 VNNI CPUs), the scaled block sums accumulated in F32. The error against
+    /// the exact `f32` mode is that of the 8-bit activations (docs/PERFORMANCE.md measures it per format,
+    /// about 1e-2 relative, as llama.cpp's own). Weights without int8 kernels (F32, BF16, F16, FP8, GPT-OSS's
+    /// MXFP4, ggml types without one: ``Int8Dot/supports(_:)``) are computed as in `f32`.
+    case int8
 
-    /// `f32` or `bf16`.
+    /// `f32`, `bf16` or `int8`.
     public var description: String { rawValue }
 }
 
