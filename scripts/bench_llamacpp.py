@@ -12,8 +12,9 @@ What it does, per shape (the `moe bench` presets) and per ggml type:
      that share);
   4. times `moe run --checkpoint FILE --layer 0 --tokens T` on the same file (its median time per forward).
 
-MoEKit computes these formats in its exact mode (weights dequantized exactly, F32 activations); llama.cpp
-quantizes activations to 8 bits and uses integer dot products. The table says so.
+MoEKit runs each file in both of its modes (--compute): int8, llama.cpp's own arithmetic (activations quantized
+per block to 8 bits, integer dot products), and f32, its exact mode (weights dequantized exactly, F32
+activations). The table says which, and int8's difference from the exact reference.
 
     python3 -m venv /tmp/llamavenv && /tmp/llamavenv/bin/pip install -r scripts/requirements-llamacpp.txt
     swift build -c release --product moe
@@ -152,18 +153,22 @@ def time_llamacpp(path, layers, decode_steps, repeats):
     return (1e3 * statistics.median(prefill[1:]) / layers, 1e3 * statistics.median(decode[2:]) / layers)
 
 
-def time_moe(moe, path, tokens, repeats):
+def time_moe(moe, path, tokens, repeats, compute, check_tokens=1):
+    """`moe run`'s median ms per forward of layer 0, and its max relative difference from the exact reference."""
     out = subprocess.run([moe, "run", "--checkpoint", path, "--layer", "0", "--tokens", str(tokens), "--repeats",
-                          str(repeats), "--check-tokens", "1", "--threads", "2", "--json"],
+                          str(repeats), "--check-tokens", str(check_tokens), "--threads", "2", "--compute", compute, "--json"],
                          capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)["ms"]
+    report = json.loads(out.stdout)
+    return report["ms"], report["max_rel_diff"]
 
 
 def write_json(path, rows, layers, version):
     with open(path, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
                        llama_cpp_python=version, layers=layers, threads=2,
-                       note="speedup = llama.cpp time / moe time (> 1: moe faster); moe runs its exact mode",
+                       note="speedup = llama.cpp time / moe time (> 1: moe faster); moe_compute f32 is MoEKit's exact mode, "
+                            "int8 llama.cpp's arithmetic (8-bit activations, integer dot products); moe_rel_diff is "
+                            "int8's max relative difference from the exact reference on 64 tokens",
                        rows=rows), f, indent=1)
 
 
@@ -175,6 +180,7 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--decode-steps", type=int, default=16)
+    ap.add_argument("--compute", default="int8,f32", help="moe's compute modes to time (moe run --compute)")
     ap.add_argument("--workdir", help="keep the GGUF files here (default: a temporary folder, removed)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -186,8 +192,8 @@ def main(argv=None):
     rows = []
     print(f"llama-cpp-python {llama_cpp.__version__}, {platform.processor() or platform.machine()}, 2 threads, "
           f"{args.layers} MoE layers per model", flush=True)
-    print(f"{'shape':<9}{'type':<8}{'llama.cpp T=1':>15}{'moe T=1':>10}{'ratio':>7}{'llama.cpp T=512':>17}"
-          f"{'moe T=512':>11}{'ratio':>7}", flush=True)
+    print(f"{'shape':<9}{'type':<8}{'compute':<8}{'llama.cpp T=1':>15}{'moe T=1':>10}{'ratio':>7}{'llama.cpp T=512':>17}"
+          f"{'moe T=512':>11}{'ratio':>7}{'rel diff':>10}", flush=True)
     for name in args.shapes.split(","):
         src = os.path.join(work, f"{name}-f16.gguf")
         if not os.path.exists(src):
@@ -197,15 +203,16 @@ def main(argv=None):
             if not os.path.exists(path):
                 quantize(src, path, ftypes[qtype])
             l512, l1 = time_llamacpp(path, args.layers, args.decode_steps, args.repeats)
-            m1 = time_moe(args.moe, path, 1, max(args.decode_steps, 5))
-            m512 = time_moe(args.moe, path, 512, args.repeats)
-            row = dict(shape=name, type=qtype, llamacpp_t1_ms=l1, moe_t1_ms=m1, llamacpp_t512_ms=l512, moe_t512_ms=m512,
-                       t1_speedup=l1 / m1, t512_speedup=l512 / m512)
-            rows.append(row)
-            if args.json:  # after every row, so a failure later keeps what was measured
-                write_json(args.json, rows, args.layers, llama_cpp.__version__)
-            print(f"{name:<9}{qtype:<8}{l1:>12.3f} ms{m1:>7.3f} ms{l1 / m1:>6.2f}x{l512:>14.1f} ms{m512:>8.1f} ms"
-                  f"{l512 / m512:>6.2f}x", flush=True)
+            for compute in args.compute.split(","):
+                m1, _ = time_moe(args.moe, path, 1, max(args.decode_steps, 5), compute)
+                m512, diff = time_moe(args.moe, path, 512, args.repeats, compute, check_tokens=64)
+                row = dict(shape=name, type=qtype, moe_compute=compute, llamacpp_t1_ms=l1, moe_t1_ms=m1, llamacpp_t512_ms=l512,
+                           moe_t512_ms=m512, t1_speedup=l1 / m1, t512_speedup=l512 / m512, moe_rel_diff=diff)
+                rows.append(row)
+                if args.json:  # after every row, so a failure later keeps what was measured
+                    write_json(args.json, rows, args.layers, llama_cpp.__version__)
+                print(f"{name:<9}{qtype:<8}{compute:<8}{l1:>12.3f} ms{m1:>7.3f} ms{l1 / m1:>6.2f}x{l512:>14.1f} ms{m512:>8.1f} ms"
+                      f"{l512 / m512:>6.2f}x{diff:>10.1e}", flush=True)
     if not args.workdir:
         import shutil
         shutil.rmtree(work, ignore_errors=True)
