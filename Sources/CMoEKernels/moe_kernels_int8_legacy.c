@@ -7,11 +7,16 @@
 // 2g + h holding bytes 4g..4g+3 of column 16h + c's codes in its 32-bit lane c.
 #include "moe_kernels_int8_legacy.h"
 
-enum { T_Q8_0, T_Q4_0, T_Q4_1, T_MXFP4 };
+enum { T_Q8_0, T_Q4_0, T_Q4_1, T_MXFP4, T_Q5_0, T_Q5_1 };
 
 // Bytes of the scale fields and of one panel row.
-#define HEAD_BYTES(T) ((T) == T_Q4_1 ? 128 : (T) == T_MXFP4 ? 32 : 64)
-#define ROW_BYTES(T) (32 * ((T) == T_Q8_0 ? 34 : (T) == T_Q4_0 ? 18 : (T) == T_Q4_1 ? 20 : 17))
+#define HEAD_BYTES(T) ((T) == T_Q4_1 ? 128 : (T) == T_MXFP4 ? 32 : (T) == T_Q5_0 ? 192 : (T) == T_Q5_1 ? 256 : 64)
+#define ROW_BYTES(T) \
+    (32 * ((T) == T_Q8_0 ? 34 : (T) == T_Q4_0 ? 18 : (T) == T_Q4_1 ? 20 : (T) == T_Q5_0 ? 22 : (T) == T_Q5_1 ? 24 : 17))
+// Where the 32 columns' fifth-bit words qh (4 bytes each, column-major) start; whether the type has a minimum m.
+#define QH_OFFSET(T) ((T) == T_Q5_0 ? 64 : 128)
+#define IS_Q5(T) ((T) == T_Q5_0 || (T) == T_Q5_1)
+#define HAS_MIN(T) ((T) == T_Q4_1 || (T) == T_Q5_1)
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -58,9 +63,19 @@ VNNI INLINE void f16_scales_512(const uint8_t *p, __m512 *s0, __m512 *s1) {
     *s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
 }
 
+// The fifth bits of chunk g's codes: bit 4g + j (low nibbles; 16 + 4g + j for the high ones) of the qh word in
+// lane c, as 0x10 in byte j of lane c. vpshufb brings qh byte (4g + j) / 8 to byte j, vptestmb picks its bit.
+VNNI INLINE __m512i fifth_bits_512(__m512i qh, int g, int high) {
+    const __m512i lanes = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const int first = (4 * g) / 8 + 2 * high;
+    __m512i x = _mm512_shuffle_epi8(qh, _mm512_add_epi8(lanes, _mm512_set1_epi8((char)first)));
+    __mmask64 k = _mm512_test_epi8_mask(x, _mm512_set1_epi32(g % 2 ? (int)0x80402010 : 0x08040201));
+    return _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(0x10));
+}
+
 VNNI INLINE void legacy_512(const int T, const int R, int blocks, const int8_t *q, const float *d, const int16_t *s,
                             ptrdiff_t stride, const uint8_t *w, float *c, int accumulate) {
-    const int offset = T == T_Q8_0 ? 128 : T == T_Q4_0 ? 8 : T == T_MXFP4 ? MXFP4_OFFSET : 0;
+    const int offset = T == T_Q8_0 ? 128 : T == T_Q4_0 ? 8 : T == T_MXFP4 ? MXFP4_OFFSET : T == T_Q5_0 ? 16 : 0;
     const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
     const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(MXFP4_TABLE));
     __m512 f[8][2];
@@ -96,6 +111,11 @@ VNNI INLINE void legacy_512(const int T, const int R, int blocks, const int8_t *
                     lo0 = _mm512_shuffle_epi8(table, lo0), hi0 = _mm512_shuffle_epi8(table, hi0);
                     lo1 = _mm512_shuffle_epi8(table, lo1), hi1 = _mm512_shuffle_epi8(table, hi1);
                 }
+                if (IS_Q5(T)) {
+                    __m512i qh0 = _mm512_loadu_si512(w + QH_OFFSET(T)), qh1 = _mm512_loadu_si512(w + QH_OFFSET(T) + 64);
+                    lo0 = _mm512_or_si512(lo0, fifth_bits_512(qh0, g, 0)), hi0 = _mm512_or_si512(hi0, fifth_bits_512(qh0, g, 1));
+                    lo1 = _mm512_or_si512(lo1, fifth_bits_512(qh1, g, 0)), hi1 = _mm512_or_si512(hi1, fifth_bits_512(qh1, g, 1));
+                }
                 for (int r = 0; r < R; r++) {
                     __m512i xl = broadcast4_512(q + r * stride + 32 * b + 4 * g);
                     __m512i xh = broadcast4_512(q + r * stride + 32 * b + 16 + 4 * g);
@@ -110,12 +130,12 @@ VNNI INLINE void legacy_512(const int T, const int R, int blocks, const int8_t *
         } else {
             f16_scales_512(w, &dw0, &dw1);
         }
-        if (T == T_Q4_1) f16_scales_512(w + 64, &mw0, &mw1);
+        if (HAS_MIN(T)) f16_scales_512(w + 64, &mw0, &mw1);
         for (int r = 0; r < R; r++) {
             __m512 da = _mm512_set1_ps(d[r * (stride / 32) + b]);
             f[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(dw0, da), _mm512_cvtepi32_ps(acc[r][0]), f[r][0]);
             f[r][1] = _mm512_fmadd_ps(_mm512_mul_ps(dw1, da), _mm512_cvtepi32_ps(acc[r][1]), f[r][1]);
-            if (T == T_Q4_1) {
+            if (HAS_MIN(T)) {
                 __m512 sum = _mm512_set1_ps((float)sa[r]);
                 f[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(mw0, da), sum, f[r][0]);
                 f[r][1] = _mm512_fmadd_ps(_mm512_mul_ps(mw1, da), sum, f[r][1]);
@@ -147,6 +167,8 @@ VNNI DEFINE_512(moe_int8_q8_0_avx512vnni, T_Q8_0)
 VNNI DEFINE_512(moe_int8_q4_0_avx512vnni, T_Q4_0)
 VNNI DEFINE_512(moe_int8_q4_1_avx512vnni, T_Q4_1)
 VNNI DEFINE_512(moe_int8_mxfp4_avx512vnni, T_MXFP4)
+VNNI DEFINE_512(moe_int8_q5_0_avx512vnni, T_Q5_0)
+VNNI DEFINE_512(moe_int8_q5_1_avx512vnni, T_Q5_1)
 
 // ---- AVX2 -----------------------------------------------------------------------------------------
 
@@ -169,12 +191,22 @@ AVX2 INLINE __m256 e8m0_half_256(const uint8_t *e) {
 
 AVX2 INLINE __m256 f16_scales_256(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
+// fifth_bits_512 for 8 columns: byte j of lane c is 0x10 where bit 4g + j (+ 16 when high) of qh's lane c is set.
+AVX2 INLINE __m256i fifth_bits_256(__m256i qh, int g, int high) {
+    const __m256i lanes = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const int first = (4 * g) / 8 + 2 * high;
+    const __m256i select = _mm256_set1_epi32(g % 2 ? (int)0x80402010 : 0x08040201);
+    __m256i x = _mm256_shuffle_epi8(qh, _mm256_add_epi8(lanes, _mm256_set1_epi8((char)first)));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(x, select), select);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
 // Per block, the 32 columns in quarters of 8 (one ymm lane each): 8 row accumulators live at a time.
 // Q8_0 takes |w| * sign(a, w) (pairs <= 2 * 128 * 127: no int16 saturation while a != -128); the nibble
-// types are unsigned codes <= 24, two vpmaddubsw pairs summed in int16 (<= 4 * 24 * 128) before vpmaddwd.
+// types are unsigned codes <= 31, two vpmaddubsw pairs summed in int16 (<= 4 * 31 * 127) before vpmaddwd.
 AVX2 INLINE void legacy_256(const int T, const int R, int blocks, const int8_t *q, const float *d, const int16_t *s,
                             ptrdiff_t stride, const uint8_t *w, float *c, int accumulate) {
-    const int offset = T == T_Q4_0 ? 8 : T == T_MXFP4 ? MXFP4_OFFSET : 0;
+    const int offset = T == T_Q4_0 ? 8 : T == T_MXFP4 ? MXFP4_OFFSET : T == T_Q5_0 ? 16 : 0;
     const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_setr_epi8(MXFP4_TABLE));
     if (!accumulate)
@@ -204,6 +236,10 @@ AVX2 INLINE void legacy_256(const int T, const int R, int blocks, const int8_t *
                     __m256i raw = _mm256_loadu_si256((const __m256i *)(part + 128 * g));
                     __m256i lo = _mm256_and_si256(raw, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
                     if (T == T_MXFP4) lo = _mm256_shuffle_epi8(table, lo), hi = _mm256_shuffle_epi8(table, hi);
+                    if (IS_Q5(T)) {
+                        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + QH_OFFSET(T) + 32 * quarter));
+                        lo = _mm256_or_si256(lo, fifth_bits_256(qh, g, 0)), hi = _mm256_or_si256(hi, fifth_bits_256(qh, g, 1));
+                    }
                     for (int r = 0; r < R; r++) {
                         __m256i xl = broadcast4_256(q + r * stride + 32 * b + 4 * g);
                         __m256i xh = broadcast4_256(q + r * stride + 32 * b + 16 + 4 * g);
@@ -213,12 +249,12 @@ AVX2 INLINE void legacy_256(const int T, const int R, int blocks, const int8_t *
                 }
             }
             __m256 dw = T == T_MXFP4 ? e8m0_half_256(w + 8 * quarter) : f16_scales_256(w + 16 * quarter);
-            __m256 mw = T == T_Q4_1 ? f16_scales_256(w + 64 + 16 * quarter) : _mm256_setzero_ps();
+            __m256 mw = HAS_MIN(T) ? f16_scales_256(w + 64 + 16 * quarter) : _mm256_setzero_ps();
             for (int r = 0; r < R; r++) {
                 float *out = c + 32 * r + 8 * quarter;
                 __m256 da = _mm256_set1_ps(d[r * (stride / 32) + b]);
                 __m256 sum = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(acc[r]), _mm256_loadu_ps(out));
-                if (T == T_Q4_1) sum = _mm256_fmadd_ps(_mm256_mul_ps(mw, da), _mm256_set1_ps((float)sa[r]), sum);
+                if (HAS_MIN(T)) sum = _mm256_fmadd_ps(_mm256_mul_ps(mw, da), _mm256_set1_ps((float)sa[r]), sum);
                 _mm256_storeu_ps(out, sum);
             }
         }
@@ -243,6 +279,8 @@ AVX2 DEFINE_256(moe_int8_q8_0_avx2, T_Q8_0)
 AVX2 DEFINE_256(moe_int8_q4_0_avx2, T_Q4_0)
 AVX2 DEFINE_256(moe_int8_q4_1_avx2, T_Q4_1)
 AVX2 DEFINE_256(moe_int8_mxfp4_avx2, T_MXFP4)
+AVX2 DEFINE_256(moe_int8_q5_0_avx2, T_Q5_0)
+AVX2 DEFINE_256(moe_int8_q5_1_avx2, T_Q5_1)
 
 #else  // not x86-64: Swift's portable path runs instead; these are never called.
 
@@ -255,5 +293,9 @@ TRAP(moe_int8_q8_0_avx2)
 TRAP(moe_int8_q4_0_avx2)
 TRAP(moe_int8_q4_1_avx2)
 TRAP(moe_int8_mxfp4_avx2)
+TRAP(moe_int8_q5_0_avx512vnni)
+TRAP(moe_int8_q5_1_avx512vnni)
+TRAP(moe_int8_q5_0_avx2)
+TRAP(moe_int8_q5_1_avx2)
 
 #endif

@@ -7,7 +7,7 @@ import MoETestSupport
 /// reference is the dot product of the dequantized weights and activations up to F32 rounding.
 @Suite("int8 dot products: 32-input block types")
 struct Int8DotLegacyTests {
-    static let types: [GGMLBlockType] = [.q8_0, .q4_0, .q4_1, .mxfp4]
+    static let types: [GGMLBlockType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4]
     static let width = PanelMatrices.width
 
     /// Equal bits, or both NaN (the payload of `∞ · 0` is the hardware's or libm's choice).
@@ -37,12 +37,12 @@ struct Int8DotLegacyTests {
             case .q8_0:
                 setHalf(0)
                 if i % 3 == 0 { bytes[base + 2 + Int.random(in: 0..<32, using: &g)] = 0x80 }  // −128
-            case .q4_0: setHalf(0)
-            case .q4_1: setHalf(0); setHalf(2)
+            case .q4_0, .q5_0: setHalf(0)
+            case .q4_1, .q5_1: setHalf(0); setHalf(2)
             case .mxfp4:
                 let edges: [UInt8] = [0x00, 0x01, 0x7F, 0xFE]
                 bytes[base] = !tame && i % 4 == 0 ? edges[(i / 4) % edges.count] : UInt8.random(in: 112...140, using: &g)
-            case .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: break
+            case .q4_K, .q5_K, .q6_K: break
             }
         }
         return bytes
@@ -120,11 +120,10 @@ struct Int8DotLegacyTests {
         return c
     }
 
-    /// |d · q| + |m| of input `j` of a stored Q4_1 block.
-    static func q4_1Magnitude(_ block: [UInt8], _ j: Int) -> Double {
+    /// |d · q| + |m| of input `j` of a stored Q4_1 or Q5_1 block (q ≤ 31: 31 · |d| bounds |d · q|).
+    static func minMagnitude(_ type: GGMLBlockType, _ block: [UInt8], _ j: Int) -> Double {
         func half(_ i: Int) -> Double { Double(Float(Float16(bitPattern: UInt16(block[i]) | UInt16(block[i + 1]) << 8))) }
-        let byte = block[4 + j % 16]
-        return abs(half(0) * Double(j < 16 ? byte & 0xF : byte >> 4)) + abs(half(2))
+        return abs(half(0)) * (type == .q4_1 ? 15 : 31) + abs(half(2))
     }
 
     @Test("the layout only moves bytes: stored → layout → stored is the identity", arguments: types)
@@ -171,7 +170,7 @@ struct Int8DotLegacyTests {
     }
 
     /// Against the dot product in Double of the dequantized weights (GGMLBlocks) and activations (code · scale):
-    /// each block adds at most two F32 roundings to its term (dw · da, then the fused multiply-add; Q4_1 two more
+    /// each block adds at most two F32 roundings to its term (dw · da, then the fused multiply-add; Q4_1 and Q5_1 two more
     /// for its minimum, and one in ggml's `d · q + m`), each at most 2⁻²⁴ of the sum of magnitudes so far, so the
     /// error is below (2·blocks + 4) · 2⁻²⁴ · Σ|terms| plus an ulp of the subnormal range per operation.
     @Test("the reference is the dot product of the dequantized weights and activations", arguments: types)
@@ -197,8 +196,8 @@ struct Int8DotLegacyTests {
                     for j in 0..<32 {
                         let a = Double(activations.quants[r * blocks * 32 + 32 * b + j]) * da
                         exact += Double(weights[j]) * a
-                        // Q4_1 sums d·q and m separately: their magnitudes, not that of d·q + m.
-                        magnitude += type == .q4_1 ? Self.q4_1Magnitude(block, j) * abs(a) : abs(Double(weights[j]) * a)
+                        // Q4_1 and Q5_1 sum d·q and m separately: their magnitudes, not that of d·q + m.
+                        magnitude += type == .q4_1 || type == .q5_1 ? Self.minMagnitude(type, block, j) * abs(a) : abs(Double(weights[j]) * a)
                     }
                 }
                 let bound = Double(2 * blocks + 4) * 0x1p-24 * magnitude + Double(4 * blocks) * 0x1p-149

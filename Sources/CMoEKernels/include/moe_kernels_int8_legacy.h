@@ -21,11 +21,15 @@ MOE_INT8_LEGACY_KERNEL(moe_int8_q8_0_avx512vnni);
 MOE_INT8_LEGACY_KERNEL(moe_int8_q4_0_avx512vnni);
 MOE_INT8_LEGACY_KERNEL(moe_int8_q4_1_avx512vnni);
 MOE_INT8_LEGACY_KERNEL(moe_int8_mxfp4_avx512vnni);
+MOE_INT8_LEGACY_KERNEL(moe_int8_q5_0_avx512vnni);
+MOE_INT8_LEGACY_KERNEL(moe_int8_q5_1_avx512vnni);
 
 /// AVX2 + FMA + F16C (vpmaddubsw then vpmaddwd).
 MOE_INT8_LEGACY_KERNEL(moe_int8_q8_0_avx2);
 MOE_INT8_LEGACY_KERNEL(moe_int8_q4_0_avx2);
 MOE_INT8_LEGACY_KERNEL(moe_int8_q4_1_avx2);
 MOE_INT8_LEGACY_KERNEL(moe_int8_mxfp4_avx2);
+MOE_INT8_LEGACY_KERNEL(moe_int8_q5_0_avx2);
+MOE_INT8_LEGACY_KERNEL(moe_int8_q5_1_avx2);
 
 #endif

@@ -1,13 +1,12 @@
 import CMoEKernels
 
-// The 32-input block types against Q8_0 activations: Q8_0, Q4_0, Q4_1 and ggml's MXFP4 (Q5_0 and Q5_1 not yet:
-// they are computed exactly in F32 in int8 mode).
+// The 32-input block types against Q8_0 activations: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and ggml's MXFP4.
 extension Int8Dot {
     /// Whether `type` is one of the 32-input types with int8 kernels here.
     static func legacySupports(_ type: GGMLBlockType) -> Bool {
         switch type {
-        case .q8_0, .q4_0, .q4_1, .mxfp4: true
-        case .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: false
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: true
+        case .q4_K, .q5_K, .q6_K: false
         }
     }
 
@@ -37,14 +36,14 @@ extension Int8Dot {
     ///     for each block b ascending:
     ///         isum = Σ_j wq_j · aq_j                 (exact, Int32, j < 32)
     ///         sum  = fma(dw · da, Float(isum), sum)   (dw · da rounded once, then one fused multiply-add)
-    ///         Q4_1 only: sum = fma(mw · da, Float(Σ_j aq_j), sum)
+    ///         Q4_1, Q5_1: sum = fma(mw · da, Float(Σ_j aq_j), sum)
     ///     c[r·32 + n] = sum
     ///
     /// `aq` and `da` are the row's Q8_0 codes and block scale (``QuantizedActivations``; the code sum of a block
     /// is its two 16-code sums). `wq` is the weight's integer code as ggml's `vec_dot` uses it: Q8_0 `qs[j]`;
-    /// Q4_0 nibble − 8; Q4_1 the nibble; MXFP4 `kvalues_mxfp4[nibble]` (byte j holds input j low, j + 16 high
+    /// Q4_0 nibble − 8; Q4_1 the nibble; Q5_0 the nibble with bit j of `qh` as bit 4, − 16; Q5_1 that 5-bit code; MXFP4 `kvalues_mxfp4[nibble]` (byte j holds input j low, j + 16 high
     /// in the 4-bit types). `dw` is the F16 `d` widened, or for MXFP4 ``GGMLBlocks/e8m0Half(_:)`` of `e`
-    /// (2^(e − 128), e = 0xFF giving 2^127); `mw` is Q4_1's F16 `m`. So `dw · wq` is the dequantized weight.
+    /// (2^(e − 128), e = 0xFF giving 2^127); `mw` is Q4_1's or Q5_1's F16 `m`. So `dw · wq` is the dequantized weight.
     static func legacyReference(_ type: GGMLBlockType, rows: Int, blocks: Int, activations: Rows, panel: UnsafeRawPointer,
                                 c: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let width = PanelMatrices.width, bytes = type.bytesPerBlock
@@ -60,7 +59,7 @@ extension Int8Dot {
                     var isum: Int32 = 0
                     for j in 0..<32 { isum += legacyCode(type, block, j) * Int32(a[j]) }
                     sum.addProduct(legacyScale(type, block) * da, Float(isum))
-                    if type == .q4_1 {
+                    if type == .q4_1 || type == .q5_1 {
                         let codeSum = Int32(s[2 * b]) + Int32(s[2 * b + 1])
                         sum.addProduct(WeightDecoding.f16(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * da, Float(codeSum))
                     }
@@ -79,10 +78,14 @@ extension Int8Dot {
         case (.q4_0, .avx512vnni): kernel = moe_int8_q4_0_avx512vnni
         case (.q4_1, .avx512vnni): kernel = moe_int8_q4_1_avx512vnni
         case (.mxfp4, .avx512vnni): kernel = moe_int8_mxfp4_avx512vnni
+        case (.q5_0, .avx512vnni): kernel = moe_int8_q5_0_avx512vnni
+        case (.q5_1, .avx512vnni): kernel = moe_int8_q5_1_avx512vnni
         case (.q8_0, .avx2): kernel = moe_int8_q8_0_avx2
         case (.q4_0, .avx2): kernel = moe_int8_q4_0_avx2
         case (.q4_1, .avx2): kernel = moe_int8_q4_1_avx2
         case (.mxfp4, .avx2): kernel = moe_int8_mxfp4_avx2
+        case (.q5_0, .avx2): kernel = moe_int8_q5_0_avx2
+        case (.q5_1, .avx2): kernel = moe_int8_q5_1_avx2
         default: preconditionFailure("no int8 kernel for \(type) on \(isa.name)")
         }
         kernel(Int32(rows), Int32(blocks), activations.quants, activations.scales, activations.sums, activations.stride,
@@ -99,12 +102,17 @@ extension Int8Dot {
             let byte = block.load(fromByteOffset: codes + j % 16, as: UInt8.self)
             return j < 16 ? byte & 0xF : byte >> 4
         }
+        @inline(__always) func fifth(_ qh: Int) -> UInt8 {
+            UInt8(truncatingIfNeeded: UInt32(littleEndian: block.loadUnaligned(fromByteOffset: qh, as: UInt32.self)) >> UInt32(j) & 1) << 4
+        }
         switch type {
         case .q8_0: return Int32(block.load(fromByteOffset: 2 + j, as: Int8.self))
         case .q4_0: return Int32(nibble(2)) - 8
         case .q4_1: return Int32(nibble(4))
+        case .q5_0: return Int32(nibble(6) | fifth(2)) - 16
+        case .q5_1: return Int32(nibble(8) | fifth(4))
         case .mxfp4: return GGMLBlocks.mxfp4Value(nibble(1))
-        case .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: preconditionFailure("no int8 reference for \(type)")
+        case .q4_K, .q5_K, .q6_K: preconditionFailure("no int8 reference for \(type)")
         }
     }
 
@@ -118,7 +126,7 @@ extension Int8Dot {
 /// bytes as the 32 stored blocks, moved):
 ///
 /// 1. the blocks' scale fields, one field at a time, column-major: Q8_0 / Q4_0 `d[32]` (F16), Q4_1 `d[32]` then
-///    `m[32]`, MXFP4 `e[32]`;
+///    `m[32]`, Q5_0 `d[32]` then `qh[32]` (4 bytes each: one 32-bit lane per column), Q5_1 `d`, `m`, `qh`, MXFP4 `e[32]`;
 /// 2. the codes in 64-byte chunks, chunk `2g + h` (g < codeBytes / 4, h < 2) holding column `16h + c`'s code
 ///    bytes `4g ..< 4g + 4` at bytes `4c ..< 4c + 4`: one zmm load gives 4 consecutive code bytes of 16 columns,
 ///    one per 32-bit lane, so `vpdpbusd` against a 4-byte broadcast of the activations sums 16 columns at once.
