@@ -27,8 +27,11 @@ enum {
     Q6K_ROW = 6720, Q6K_SCALES = 64, Q6K_QL = 576, Q6K_QH = 4672,
 };
 
-// Weights streamed once at one row: fetched 4 KiB ahead into L2 (as moe_kernels_quant.c's quantized loops).
+// Weights streamed once at one or two rows: fetched 4 KiB ahead into L2 (as moe_kernels_quant.c's quantized
+// loops); overridable for speed experiments (-DKQ_PREFETCH(p)=...).
+#ifndef KQ_PREFETCH
 #define KQ_PREFETCH(p) _mm_prefetch((const char *)(p) + 4096, _MM_HINT_T1)
+#endif
 
 // One row's activations at one super-block.
 typedef struct {
