@@ -1,6 +1,6 @@
 /// What a GGUF model's feed-forward weights are, group by group, from the tensor infos alone (no tensor
 /// byte is read): stored ggml type, tensors, bytes on disk and bytes MoEKit will hold once the blocks are
-/// loaded (``GGUFModel/feedForward(layer:threads:residency:progress:)``). For `moe inspect`; the groups are the
+/// loaded (``GGUFModel/feedForward(layer:threads:residency:compute:progress:)``). For `moe inspect`; the groups are the
 /// safetensors checkpoint's (``Checkpoint/WeightGroup``).
 extension GGUFModel {
     /// The feed-forward groups of every block summed (routed experts, shared expert, dense MLP, router, in
