@@ -47,6 +47,35 @@ struct GGUFCLITests {
         #expect((json["max_rel_diff"] as? Double).map { $0 <= 1e-5 } == true)
     }
 
+    @Test("moe run --compute int8 runs llama.cpp's arithmetic on a GGUF file and reports its distance from exact")
+    func runInt8() throws {
+        let path = fixturesDirectory + "/qwen3moe-gguf/model.gguf"
+        let result = try MoEProcess.run(["run", "--checkpoint", path, "--tokens", "16", "--repeats", "1", "--check-tokens", "16",
+                                         "--threads", "2", "--compute", "int8", "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let difference = try #require(json["max_rel_diff"] as? Double)
+        // 8-bit activations: not the exact path's 1e-5, but near it (and not zero: int8 really ran).
+        #expect(difference > 1e-5 && difference <= 3e-2, "max_rel_diff \(difference)")
+    }
+
+    @Test("moe forward --compute int8 on a GGUF file writes outputs near the exact ones")
+    func forwardInt8() throws {
+        let scratch = try ScratchDirectory()
+        let model = fixturesDirectory + "/qwen3moe-gguf/model.gguf"
+        let input = fixturesDirectory + "/qwen3moe-gguf/layer0.safetensors"
+        var outputs: [Tensor<Float>] = []
+        for compute in ["f32", "int8"] {
+            let out = scratch.path + "/\(compute).safetensors"
+            let result = try MoEProcess.run(["forward", "--checkpoint", model, "--layer", "0", "--input", input, "--output", out,
+                                             "--compute", compute])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            outputs.append(try SafetensorsFile(path: out).tensor("hidden_states").floats(named: "hidden_states"))
+        }
+        let difference = relativeError(outputs[1], outputs[0])
+        #expect(difference > 0 && difference <= 3e-2, "int8 vs exact: \(difference)")
+    }
+
     /// A GGUF model of `arch` (H 64, E 4, K 2, F 32) as `change` leaves it, written into `scratch`; returns its path.
     static func writeModel(_ scratch: ScratchDirectory, _ arch: GGUFArchitecture = .qwen3moe, name: String = "model.gguf",
                            _ change: (inout GGUFTestWriter) -> Void = { _ in }) throws -> String {
@@ -81,6 +110,9 @@ struct GGUFCLITests {
     }
 
     static let bad: [BadInvocation] = [
+        BadInvocation(name: "--compute int8 without a GGUF checkpoint", expected: "--compute int8 needs a .gguf --checkpoint") { _ in
+            ["run", "--preset", "mixtral", "--compute", "int8"]
+        },
         forward("a GGUF file cut short", "model.gguf: tensor") { scratch in
             let path = try writeModel(scratch)
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
