@@ -10,7 +10,8 @@ What it does, per shape (the `moe bench` presets) and per ggml type:
   3. times llama.cpp (llama-cpp-python, 2 threads): a 512-token prompt (T = 512) and single-token decode steps
      (T = 1), each divided by LAYERS (the rest of the model is ≤ 2 % of it by weight bytes; the script prints
      that share);
-  4. times `moe run --checkpoint FILE --layer 0 --tokens T` on the same file (its median time per forward).
+  4. times `moe run --checkpoint FILE --layer L --tokens T --compute C` on the same file, for every MoE layer L
+     (the mean of the layers' median times per forward), in both compute modes C.
 
 MoEKit runs each file in both of its modes (--compute): int8, llama.cpp's own arithmetic (activations quantized
 per block to 8 bits, integer dot products), and f32, its exact mode (weights dequantized exactly, F32
@@ -153,13 +154,19 @@ def time_llamacpp(path, layers, decode_steps, repeats):
     return (1e3 * statistics.median(prefill[1:]) / layers, 1e3 * statistics.median(decode[2:]) / layers)
 
 
-def time_moe(moe, path, tokens, repeats, compute, check_tokens=1):
-    """`moe run`'s median ms per forward of layer 0, and its max relative difference from the exact reference."""
-    out = subprocess.run([moe, "run", "--checkpoint", path, "--layer", "0", "--tokens", str(tokens), "--repeats",
-                          str(repeats), "--check-tokens", str(check_tokens), "--threads", "2", "--compute", compute, "--json"],
-                         capture_output=True, text=True, check=True)
-    report = json.loads(out.stdout)
-    return report["ms"], report["max_rel_diff"]
+def time_moe(moe, path, layers, tokens, repeats, compute, check_tokens=1):
+    """`moe run`'s median ms per forward, averaged over the model's MoE layers (a Q4_K_M file stores some layers'
+    ffn_down_exps as Q6_K, as llama.cpp's time covers all of them), and the largest relative difference from the
+    exact reference."""
+    times, diffs = [], []
+    for layer in range(layers):
+        out = subprocess.run([moe, "run", "--checkpoint", path, "--layer", str(layer), "--tokens", str(tokens), "--repeats",
+                              str(repeats), "--check-tokens", str(check_tokens), "--threads", "2", "--compute", compute,
+                              "--json"], capture_output=True, text=True, check=True)
+        report = json.loads(out.stdout)
+        times.append(report["ms"])
+        diffs.append(report["max_rel_diff"])
+    return statistics.mean(times), max(diffs)
 
 
 def write_json(path, rows, layers, version):
@@ -204,8 +211,8 @@ def main(argv=None):
                 quantize(src, path, ftypes[qtype])
             l512, l1 = time_llamacpp(path, args.layers, args.decode_steps, args.repeats)
             for compute in args.compute.split(","):
-                m1, _ = time_moe(args.moe, path, 1, max(args.decode_steps, 5), compute)
-                m512, diff = time_moe(args.moe, path, 512, args.repeats, compute, check_tokens=64)
+                m1, _ = time_moe(args.moe, path, args.layers, 1, max(args.decode_steps, 5), compute)
+                m512, diff = time_moe(args.moe, path, args.layers, 512, args.repeats, compute, check_tokens=64)
                 row = dict(shape=name, type=qtype, moe_compute=compute, llamacpp_t1_ms=l1, moe_t1_ms=m1, llamacpp_t512_ms=l512,
                            moe_t512_ms=m512, t1_speedup=l1 / m1, t512_speedup=l512 / m512, moe_rel_diff=diff)
                 rows.append(row)
