@@ -16,7 +16,7 @@ extension GroupedPanelGEMM {
             var k0 = 0
             repeat {
                 let kc = min(TileKernel.depthBlock, k - k0)
-                GGMLBlocks.decodePanel(type, b + (k0 / type.blockSize) * rowBytes, blocks: kc / type.blockSize, into: slice)
+                GGMLBlocks.decodePanel(type, b + (k0 / type.blockSize) * rowBytes, blocks: kc / type.blockSize, into: slice, isa: isa)
                 var r = 0
                 while r < item.rows {
                     TileKernel.multiply(isa: isa, element: .f32, rows: min(TileKernel.rows, item.rows - r), depth: kc,

@@ -117,7 +117,7 @@ enum TileKernel {
                 var k0 = 0
                 repeat {
                     let kc = min(depthBlock, depth - k0)
-                    GGMLBlocks.decodePanel(type, b + (k0 / type.blockSize) * PanelMatrices.rowBytes(element), blocks: kc / type.blockSize, into: slice)
+                    GGMLBlocks.decodePanel(type, b + (k0 / type.blockSize) * PanelMatrices.rowBytes(element), blocks: kc / type.blockSize, into: slice, isa: isa)
                     multiply(isa: isa, element: .f32, rows: rows, depth: kc, a: x + k0 * TileKernel.rows, b: slice, scales: nil,
                              c: c, accumulate: accumulate || k0 > 0)
                     k0 += kc

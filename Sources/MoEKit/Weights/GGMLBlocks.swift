@@ -122,7 +122,8 @@ public enum GGMLBlocks {
 
     /// K-block slice of a packed block panel (``PanelMatrices/Element/blocks(_:)``): `blocks` k-blocks, each the
     /// 32 columns' blocks one after another, decoded to F32 `out[k][32]` (`blocks · blockSize` rows of 32).
-    static func decodePanel(_ type: GGMLBlockType, _ panel: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+    /// The scalar reference of ``decodePanel(_:_:blocks:into:isa:)`` (its `.portable` kernel).
+    static func decodePanelReference(_ type: GGMLBlockType, _ panel: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
         let width = PanelMatrices.width
         let (size, bytes) = (type.blockSize, type.bytesPerBlock)
         @inline(__always) func each(_ decode: (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Void) {
