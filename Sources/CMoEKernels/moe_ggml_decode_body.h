@@ -204,6 +204,7 @@ TGT static void FN(mxfp4)(const uint8_t *x, float *y, vi idx) {
 /// Every panel row, L columns at a time.
 #define DECODE_ROWS(FORMAT, BYTES, SIZE)                                                                    \
     for (int b = 0; b < blocks; b++) {                                                                     \
+        PREFETCH_ROW(panel + (long)b * 32 * (BYTES), 32 * (BYTES));                                        \
         for (int c = 0; c < 32; c += L) {                                                                  \
             FN(FORMAT)(panel + ((long)b * 32 + c) * (BYTES), out + (long)b * (SIZE) * 32 + c, lane * (BYTES)); \
         }                                                                                                  \

@@ -11,6 +11,14 @@
 // The reference rounds every product before it adds (`q · d + m`, `(d · sc) · q − dmin · m`): never fuse.
 #pragma clang fp contract(off)
 
+// The panel streams from memory once per K-block and item, and the decoder's loads are the first to touch
+// each panel row: each row prefetches the lines 4 KiB ahead into L2 (prefetcht1, as moe_kernels_quant.c;
+// past the panel's end it is harmless). Decoding slices streamed from a 256 MiB buffer on one core of the
+// 2-vCPU Zen 4 (noisy host): Q8_0 2.1 -> 0.9-1.2 us a slice, Q4_K 2.0 -> 1.4-1.7, MXFP4 1.2-1.3 -> 1.1-1.3;
+// 1, 2, 8 and 16 KiB ahead or prefetcht0 were no better.
+#define PREFETCH_ROW(row, bytes)                                                                            \
+    for (int line = 0; line < (bytes); line += 64) _mm_prefetch((const char *)(row) + 4096 + line, _MM_HINT_T1)
+
 // ---- AVX-512: 16 columns per vector ----------------------------------------------------------------
 #define TGT __attribute__((target("avx512f,avx2,fma,f16c")))
 #define FN(name) name##_avx512
