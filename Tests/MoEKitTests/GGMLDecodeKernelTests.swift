@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MoEKit
 import MoETestSupport
@@ -85,6 +86,28 @@ struct GGMLDecodeKernelTests {
                 #expect(same, "\(label)")
                 #expect(out[count...].allSatisfy { $0.bitPattern == poison.bitPattern }, "\(label): wrote past the slice")
             }
+        }
+    }
+
+    @Test("the kernels read no byte past the panel: it ends where an unreadable page begins", arguments: GGMLBlockType.allCases)
+    func readsOnlyThePanel(_ type: GGMLBlockType) throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let panel = Self.randomPanel(type, blocks: 2, seed: 9)
+        let length = (panel.count + page - 1) / page * page
+        let base = try #require(mmap(nil, length + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        try #require(base != MAP_FAILED)
+        defer { munmap(base, length + page) }
+        #expect(mprotect(base + length, page, PROT_NONE) == 0)
+        let start = base + (length - panel.count)
+        panel.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: panel.count) }
+        let count = 2 * type.blockSize * PanelMatrices.width
+        var reference = [Float](repeating: .nan, count: count)
+        reference.withUnsafeMutableBufferPointer { GGMLBlocks.decodePanelReference(type, start, blocks: 2, into: $0.baseAddress!) }
+        for isa in TileKernel.ISA.available {
+            var out = [Float](repeating: .nan, count: count)
+            out.withUnsafeMutableBufferPointer { GGMLBlocks.decodePanel(type, start, blocks: 2, into: $0.baseAddress!, isa: isa) }
+            let same = Self.sameBits(out, reference, "\(type) \(isa) at a page end")
+            #expect(same)
         }
     }
 
