@@ -1,7 +1,7 @@
 extension GroupedPanelGEMM {
     /// ``multiply(_:panel:isa:a:panels:weights:source:into:)`` for ggml block panels, exact: each K-block
-    /// (``TileKernel/depthBlock`` k, whole blocks) of the item's panel is decoded once, by the reference
-    /// decoders (``GGMLBlocks``), into an F32 panel slice `[kc][32]` (32 KiB, in L1) that the F32 micro-kernel
+    /// (``TileKernel/depthBlock`` k, whole blocks) of the item's panel is decoded once, on `isa`, bit for bit as the
+    /// reference decoders (``GGMLBlocks``), into an F32 panel slice `[kc][32]` (32 KiB, in L1) that the F32 micro-kernel
     /// then multiplies by every row tile of the item. Same decoded weights as the reference, F32 accumulation
     /// in ascending k: the result does not depend on the thread count or the batch.
     static func multiplyBlocks(_ item: Item, panel: Int, type: GGMLBlockType, isa: TileKernel.ISA, a: PanelRows,
