@@ -26,7 +26,7 @@ struct RunCommand: ParsableCommand {
     var tokens = 512
     @Option(parsing: .unconditional, help: Flags.seed.help("Seed of the random weights and tokens.", default: 0), transform: Flags.seed.parse)
     var seed: UInt64 = 0
-    @Option(parsing: .unconditional, help: Flags.runRepeats.help("Timed repeats after one warm-up forward.", default: 3), transform: Flags.runRepeats.parse)
+    @Option(parsing: .unconditional, help: Flags.runRepeats.help("Timed repeats after one warm-up forward, each on fresh random tokens.", default: 3), transform: Flags.runRepeats.parse)
     var repeats = 3
     @Option(parsing: .unconditional, help: Flags.runTokens.help("Tokens also run through the reference kernels for the correctness check.", default: 64),
             transform: Flags.runTokens.parse) var checkTokens = 64
@@ -49,7 +49,9 @@ struct RunCommand: ParsableCommand {
             let (block, source) = try loadBlock()
             let config = block.config
             var rng = SplitMix64(seed: seed &+ 1)
-            let hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
+            // Fresh tokens for the warm-up and every timed repeat, so routing (and the experts a decode step reads)
+            // changes from one forward to the next as in real decoding, instead of the same experts staying in cache.
+            var hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
 
             let expertParallel = try mesh.map { try ExpertParallelMoE(block: block, mesh: $0) }
                 ?? (devices > 1 ? try ExpertParallelMoE(block: block, deviceCount: devices) : nil)
@@ -64,6 +66,7 @@ struct RunCommand: ParsableCommand {
             var times: [Double] = []
             var output: MoEBlockOutput?
             for _ in 0..<repeats {
+                hidden = rng.tensor([tokens, config.hiddenSize], std: 1)
                 let start = ContinuousClock.now
                 output = try forward(hidden)
                 times.append(MachineRoofs.seconds(ContinuousClock.now - start))
