@@ -176,7 +176,10 @@ extension Int8Dot {
         case (.q5_K, .avx2): kernel = moe_int8_q5k_avx2
         case (.q6_K, .avx512vnni): kernel = moe_int8_q6k_avx512
         case (.q6_K, .avx2): kernel = moe_int8_q6k_avx2
-        default: preconditionFailure("no int8 kernel for \(type) on \(isa.name)")
+        default:
+            // No C kernel for this pair (Int8Dot passes only K-quants, on AVX2 or AVX-512 VNNI): the portable road.
+            return Int8Dot.multiply(type, isa: .portable, rows: rows, blocks: blocks, activations: activations, panel: panel, c: c,
+                                    accumulate: accumulate)
         }
         kernel(Int32(rows), Int32(blocks), a.quants, a.scales, a.sums, a.stride, panel, c, accumulate ? 1 : 0)
     }

@@ -86,7 +86,10 @@ extension Int8Dot {
         case (.mxfp4, .avx2): kernel = moe_int8_mxfp4_avx2
         case (.q5_0, .avx2): kernel = moe_int8_q5_0_avx2
         case (.q5_1, .avx2): kernel = moe_int8_q5_1_avx2
-        default: preconditionFailure("no int8 kernel for \(type) on \(isa.name)")
+        default:
+            // No C kernel for this pair (Int8Dot passes only these types, on AVX2 or AVX-512 VNNI): the portable road.
+            return Int8Dot.multiply(type, isa: .portable, rows: rows, blocks: blocks, activations: activations, panel: panel, c: c,
+                                    accumulate: accumulate)
         }
         kernel(Int32(rows), Int32(blocks), activations.quants, activations.scales, activations.sums, activations.stride,
                panel.assumingMemoryBound(to: UInt8.self), c, accumulate ? 1 : 0)
