@@ -1,3 +1,5 @@
+import CMoEKernels
+
 /// Activations quantized per block to 8 bits, as llama.cpp quantizes them before its integer dot products
 /// (``ComputeMode/int8``): each run of ``Kind/blockSize`` inputs of a row becomes int8 codes and one F32
 /// scale, plus the sum of every 16 consecutive codes (the weight formats with an offset or a minimum
@@ -44,8 +46,10 @@ struct QuantizedActivations: Sendable {
     private(set) var sums: [Int16]
 
     /// The packed rows' tiles quantized row by row (padding rows zero); `rows.depth` must be a whole number
-    /// of `kind` blocks (the weights' blocks cover every input, so it is).
-    init(_ rows: PackedRows, kind: Kind, threads: Int) {
+    /// of `kind` blocks (the weights' blocks cover every input, so it is). `vectorized` runs the AVX-512 C
+    /// quantizers (`moe_quantize_rows.h`, bit for bit ``quantize(_:_:stride:depth:quants:scales:sums:)``; the default
+    /// where the int8 kernels are AVX-512 VNNI), else the Swift loops.
+    init(_ rows: PackedRows, kind: Kind, threads: Int, vectorized: Bool = Int8Dot.ISA.detected == .avx512vnni) {
         let tile = TileKernel.rows
         let depth = rows.depth
         let rowCount = rows.tileFirstRow.count * tile
@@ -63,6 +67,13 @@ struct QuantizedActivations: Sendable {
                     sums.withUnsafeMutableBufferPointer { s in
                         let (qBase, dBase, sBase) = (q.baseAddress.unsafelyUnwrapped, d.baseAddress.unsafelyUnwrapped, s.baseAddress.unsafelyUnwrapped)
                         Parallel.forEach(counts.count, threads: threads) { t in
+                            if vectorized {
+                                let (first, tileInputs) = (t * tile, t * tile * depth)
+                                let quantize = kind == .q8_0 ? moe_quantize_tile_q8_0_avx512 : moe_quantize_tile_q8_K_avx512
+                                quantize(Int32(counts[t]), Int32(depth), floats + tileInputs, qBase + first * depth,
+                                         dBase + first * blocks, sBase + first * groups)
+                                return
+                            }
                             for r in 0..<counts[t] {
                                 let row = t * tile + r
                                 Self.quantize(kind, floats + t * tile * depth + r, stride: tile, depth: depth,
