@@ -89,7 +89,12 @@ KQ512 void q45_block512(const int R, const int NH, const int H0, const int FIFTH
         for (int l4 = 0; l4 < 8; l4++) {
             UNROLL for (int h = 0; h < NH; h++) {
                 const uint8_t *w = row + qs_at + (8 * g + l4) * 128 + 64 * (H0 + h);
-                if (R <= 2) KQ_PREFETCH(w);
+                if (R <= 2) {
+                    // 4 KiB ahead reaches the next panel row's scales and most of its codes; one whole row ahead
+                    // (32 blocks) the rest of its codes.
+                    KQ_PREFETCH(w);
+                    _mm_prefetch((const char *)w + 32 * (FIFTH ? 176 : 144), _MM_HINT_T1);
+                }
                 const __m512i v = _mm512_loadu_si512(w);
                 __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 if (FIFTH) {
@@ -134,6 +139,10 @@ KQ512 void q45_block512(const int R, const int NH, const int H0, const int FIFTH
     }
 }
 
+// Q6_K reads its panel row (6720 bytes) through three streams at scattered offsets: each line is prefetched one
+// whole panel row ahead, so every line of the next row is requested while this row is computed.
+#define Q6_PREFETCH(p) _mm_prefetch((const char *)(p) + 32 * 210, _MM_HINT_T1)
+
 // One Q6_K super-block for R rows, NH half panels from H0, and the code quarters x in X0 ..< X0 + XN (each
 // quarter is one 4-bit plane of ql plus a 2-bit field of qh: inputs 128vh + 32x + l), adding its part of
 // sum_j sc_j * sum_i q_i * a_i to S; q6_finish512 adds the -32 offset and does the F32 step.
@@ -151,7 +160,7 @@ KQ512 void q6_part512(const int R, const int NH, const int H0, const int X0, con
                     const int col = 64 * (H0 + h);
                     const uint8_t *pa = row + Q6K_QL + (16 * vh + l4) * 128 + col, *pb = pa + 8 * 128;
                     const uint8_t *ph = row + Q6K_QH + (8 * vh + l4) * 128 + col;
-                    if (R <= 2 && X0 == 0) { KQ_PREFETCH(pa); KQ_PREFETCH(pb); if (l4 % 2 == 0) KQ_PREFETCH(ph); }
+                    if (R <= 2 && X0 == 0) { Q6_PREFETCH(pa); Q6_PREFETCH(pb); if (l4 % 2 == 0) Q6_PREFETCH(ph); }
                     const __m512i qh = _mm512_loadu_si512(ph);
                     __m512i q[4];
                     UNROLL for (int x = X0; x < X0 + XN; x++) {
