@@ -186,7 +186,7 @@ def main(argv=None):
     ap.add_argument("--types", default="Q4_K_M,Q8_0,MXFP4")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--decode-steps", type=int, default=16)
+    ap.add_argument("--decode-steps", type=int, default=64)  # 16 left llama.cpp's T = 1 noisy (±20 %)
     ap.add_argument("--compute", default="int8,f32", help="moe's compute modes to time (moe run --compute)")
     ap.add_argument("--workdir", help="keep the GGUF files here (default: a temporary folder, removed)")
     ap.add_argument("--json")
