@@ -15,9 +15,10 @@ struct ForwardCommand: ParsableCommand {
             *_scales (quant_method mxfp4: GPT-OSS). A GGUF file (--checkpoint model.gguf, or the first of \
             -0000i-of-0000N.gguf shards; layer N is blk.N) of llama.cpp's MoE architectures: F32, F16, BF16, Q8_0, \
             Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4 tensors as stored (gate and up in one type, down may \
-            differ). Computation is F32 on the exactly dequantized weights; --compute int8 runs GGUF Q8_0, Q4_0 and \
-            MXFP4 (Q8_0 activations) and Q4_K, Q6_K (Q8_K activations) as llama.cpp does: activations quantized per block \
-            to 8 bits, integer dot products (AVX-512 VNNI where the CPU has it), about 1e-2 relative from exact.
+            differ). Computation is F32 on the exactly dequantized weights; --compute int8 runs the GGUF block types as \
+            llama.cpp does (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, MXFP4 against Q8_0 activations; Q4_K, Q5_K, Q6_K against Q8_K): \
+            activations quantized per block to 8 bits, integer dot products (AVX-512 VNNI, else AVX2), about 1e-2 \
+            relative from exact.
 
             F32, BF16 and F16 weights are read in place from the mapped file (--weights mapped, the default: no \
             copy, resident at their stored size); --weights packed packs them once first (the same bits; faster per \
