@@ -159,10 +159,14 @@ def input_jobs(moe, work, timeout):
     d = os.path.join(work, "input")
     os.makedirs(d)
     rng = random.Random(7)
-    for fixture, layer in [("mixtral-f32", 1), ("deepseek-v3-fp8", 1), ("gpt-oss-mxfp4", 1)]:
-        ckpt = os.path.join(FIXTURES, fixture, "checkpoint")
-        with open(os.path.join(ckpt, "config.json")) as f:
-            H = json.load(f)["hidden_size"]
+    # Safetensors checkpoints in the exact mode, and GGUF files in int8 compute (its activation quantizer meets the
+    # hostile values: subnormal blocks whose scale underflows, infinities).
+    for fixture, layer, model, extra in [("mixtral-f32", 1, "checkpoint", []), ("deepseek-v3-fp8", 1, "checkpoint", []),
+                                         ("gpt-oss-mxfp4", 1, "checkpoint", []),
+                                         ("qwen3moe-gguf", 0, "model.gguf", ["--compute", "int8"]),
+                                         ("gpt-oss-gguf", 1, "model.gguf", ["--compute", "int8"])]:
+        ckpt = os.path.join(FIXTURES, fixture, model)
+        H = read_safetensors(os.path.join(FIXTURES, fixture, f"layer{layer}.safetensors"))[0]["hidden_states"]["shape"][-1]
         vals = lambda n: [rng.uniform(-2, 2) for _ in range(n)]
         cases = {
             "rank1": {"hidden_states": ([H], vals(H))},
@@ -174,6 +178,7 @@ def input_jobs(moe, work, timeout):
             "nan": {"hidden_states": ([3, H], [math.nan] + vals(3 * H - 1))},
             "inf": {"hidden_states": ([3, H], vals(3 * H - 1) + [math.inf])},
             "huge": {"hidden_states": ([3, H], [3e38] * (3 * H))},
+            "subnormal": {"hidden_states": ([3, H], [(i % 7 - 3) * 1e-41 for i in range(3 * H)])},
             "missing": {"x": ([3, H], vals(3 * H))},
             "extra": {"hidden_states": ([3, H], vals(3 * H)), "other": ([2], vals(2))},
         }
@@ -200,7 +205,7 @@ def input_jobs(moe, work, timeout):
             path = os.path.join(d, f"{fixture}-{name}.safetensors")
             write_safetensors(path, header, payload, hl)
             jobs.append(("input", f"{fixture} {name}", [moe, "forward", "--checkpoint", ckpt, "--layer", str(layer),
-                                                        "--input", path, "--output", path + ".out"], timeout))
+                                                        "--input", path, "--output", path + ".out"] + extra, timeout))
         empty = os.path.join(d, f"{fixture}-empty-file.safetensors")
         open(empty, "wb").close()
         jobs.append(("input", f"{fixture} empty-file", [moe, "forward", "--checkpoint", ckpt, "--layer", str(layer),

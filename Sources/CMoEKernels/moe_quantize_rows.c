@@ -14,6 +14,12 @@ AVX512 static inline __m512 gather16(const float *tile, int r, int k0) {
     return _mm512_i32gather_ps(index, tile + (ptrdiff_t)k0 * 8 + r, 4);
 }
 
+// v with NaN lanes zeroed and clamped to [-127, 127] (QuantizedActivations.code: a no-op on a finite block).
+AVX512 static inline __m512 clamp127(__m512 v) {
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+    return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+}
+
 // Stores 16 codes (int32 lanes in -128...127) and their sum.
 AVX512 static inline void store16(__m512i codes, int8_t *q, int16_t *sum) {
     _mm_storeu_si128((__m128i *)q, _mm512_cvtsepi32_epi8(codes));
@@ -31,7 +37,7 @@ AVX512 void moe_quantize_tile_q8_0_avx512(int rows, int depth, const float *tile
             float inverse = scale != 0 ? 1.0f / scale : 0.0f;
             __m512 id = _mm512_set1_ps(inverse);
             for (int h = 0; h < 2; h++) {
-                __m512 v = _mm512_mul_ps(h == 0 ? x0 : x1, id);
+                __m512 v = clamp127(_mm512_mul_ps(h == 0 ? x0 : x1, id));
                 // roundf: truncate, then one step away from zero when the dropped fraction is at least a half.
                 __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
                 __m512 fraction = _mm512_abs_ps(_mm512_sub_ps(v, t));
@@ -48,7 +54,6 @@ AVX512 void moe_quantize_tile_q8_0_avx512(int rows, int depth, const float *tile
 }
 
 AVX512 void moe_quantize_tile_q8_K_avx512(int rows, int depth, const float *tile, int8_t *q, float *d, int16_t *sums) {
-    const __m512i top = _mm512_set1_epi32(127);
     for (int r = 0; r < rows; r++) {
         for (int b = 0; b < depth / 256; b++) {
             __m512 x[16];
@@ -81,8 +86,8 @@ AVX512 void moe_quantize_tile_q8_K_avx512(int rows, int depth, const float *tile
             float iscale = -127.0f / signedMax;
             __m512 s = _mm512_set1_ps(iscale);
             for (int i = 0; i < 16; i++) {
-                __m512i codes = _mm512_cvt_roundps_epi32(_mm512_mul_ps(s, x[i]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                store16(_mm512_min_epi32(codes, top), qb + 16 * i, sb + i);
+                __m512i codes = _mm512_cvt_roundps_epi32(clamp127(_mm512_mul_ps(s, x[i])), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                store16(codes, qb + 16 * i, sb + i);
             }
             d[(ptrdiff_t)r * (depth / 256) + b] = 1.0f / iscale;
         }

@@ -19,7 +19,8 @@ struct QuantizedActivationsTests {
         set(1, 40, 127)
         for k in 0..<256 { set(2, k, Float(k % 5) * 0.25) }  // the largest magnitude twice, with both signs (Q8_K)
         set(2, 17, -9); set(2, 200, 9)
-        set(3, 5, 1e-40); set(3, 6, 3e38); set(3, 7, -3e38)
+        set(3, 5, 0x1p-133); set(3, 6, 3e38); set(3, 7, -3e38)
+        for k in 0..<256 { set(4, k, Float(k % 9 - 4) * 0x1p-136) }  // scales underflow: an inverse of infinity
         return t
     }
 
@@ -49,6 +50,16 @@ struct QuantizedActivationsTests {
                 #expect(s == rs, "\(kind) sums, depth \(depth), rows \(rows)")
             }
         }
+    }
+
+    @Test("infinite and NaN inputs give defined codes, never a trap", arguments: [QuantizedActivations.Kind.q8_0, .q8_K])
+    func nonFiniteInputs(_ kind: QuantizedActivations.Kind) {
+        var x = (0..<256).map { Float($0 % 11) - 5 }
+        x[3] = .infinity; x[40] = -.infinity; x[77] = .nan
+        var q = [Int8](repeating: 9, count: 256), d = [Float](repeating: 9, count: 8), s = [Int16](repeating: 9, count: 16)
+        QuantizedActivations.quantize(kind, x, stride: 1, depth: 256, quants: &q, scales: &d, sums: &s)
+        #expect(q.allSatisfy { abs(Int($0)) <= 127 })
+        #expect(!d[0].isFinite || d[0] == 0 || kind == .q8_K, "a block with an infinity has no finite Q8_0 scale: \(d[0])")
     }
 
     @Test("the reference: ties away from zero (Q8_0), to even (Q8_K), zero blocks, the signed maximum")

@@ -102,9 +102,7 @@ struct QuantizedActivations: Sendable {
                 for i in first..<(first + size) { amax = max(amax, abs(x[i * stride])) }
                 let scale = amax / 127
                 let inverse: Float = scale != 0 ? 1 / scale : 0
-                for i in first..<(first + size) {
-                    q[i] = Int8(clamping: Int((x[i * stride] * inverse).rounded(.toNearestOrAwayFromZero)))
-                }
+                for i in first..<(first + size) { q[i] = code(x[i * stride] * inverse, .toNearestOrAwayFromZero) }
                 d[b] = Float(Float16(scale))  // block_q8_0 stores d as F16; the dot product reads it back
             case .q8_K:
                 var amax: Float = 0, signedMax: Float = 0
@@ -118,10 +116,8 @@ struct QuantizedActivations: Sendable {
                     continue
                 }
                 let inverse = -127 / signedMax
-                for i in first..<(first + size) {
-                    // ggml's nearest_int: ties to even (|v| ≤ 127.5 here, well inside its magic-number range).
-                    q[i] = Int8(clamping: min(127, Int((inverse * x[i * stride]).rounded(.toNearestOrEven))))
-                }
+                // ggml's nearest_int: ties to even (|v| ≤ 127 here, well inside its magic-number range).
+                for i in first..<(first + size) { q[i] = code(inverse * x[i * stride], .toNearestOrEven) }
                 d[b] = 1 / inverse
             }
         }
@@ -130,6 +126,15 @@ struct QuantizedActivations: Sendable {
             for i in (g * sumGroup)..<((g + 1) * sumGroup) { sum &+= Int16(q[i]) }
             s[g] = sum
         }
+    }
+
+    /// One code: `v` (the input times the block's inverse scale) clamped to ±127, then rounded. For a finite block
+    /// |v| ≤ 127 (+ rounding), so the clamp changes nothing there; it keeps a block whose scale underflows (an
+    /// inverse of infinity: all inputs below about 1e-38) or that holds an infinity from a trap: a NaN product
+    /// (0 · ∞) is code 0, ±∞ is ±127 (the block's F16 scale is then 0, or not finite, so the output says so).
+    @inline(__always) static func code(_ v: Float, _ rule: FloatingPointRoundingRule) -> Int8 {
+        guard !v.isNaN else { return 0 }
+        return Int8(min(max(v, -127), 127).rounded(rule))
     }
 
     /// Calls `body` with the base pointers of the codes, scales and sums (one-element stand-ins when empty).
