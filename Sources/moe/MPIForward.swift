@@ -20,7 +20,8 @@ enum MPIForward {
     #if MPI
     private static func forward(_ command: ForwardCommand, _ communicator: MPICommunicator) throws {
         let (variant, threads) = (command.kernel, command.parallel.threadCount)
-        let block = try ModelSource(path: command.checkpoint).feedForward(layer: command.layer, residency: command.weights)
+        let block = try ModelSource(path: command.checkpoint).feedForward(layer: command.layer, residency: command.weights,
+                                                                          compute: command.compute.mode)
         let h = block.hiddenSize
         try agreeOnConfiguration(block, command, communicator)
 
