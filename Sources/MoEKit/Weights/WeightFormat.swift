@@ -67,7 +67,7 @@ public enum ComputeMode: String, Sendable, CaseIterable, CustomStringConvertible
     /// products (`vpdpbusd` on AVX-512 VNNI CPUs), the scaled block sums accumulated in F32. The error against
     /// the exact `f32` mode is that of the 8-bit activations (docs/PERFORMANCE.md measures it per format,
     /// about 1e-2 relative, as llama.cpp's own). Weights without int8 kernels (F32, BF16, F16, FP8, GPT-OSS's
-    /// MXFP4, ggml types without one: ``Int8Dot/supports(_:)``) are computed as in `f32`.
+    /// MXFP4) are computed as in `f32`; every ggml block type has them.
     case int8
 
     /// `f32`, `bf16` or `int8`.
