@@ -248,20 +248,23 @@ static inline void zero_rows(int rows, float *c) {
     for (int i = 0; i < rows * 32; i++) c[i] = 0.0f;
 }
 
-#define KQ_ROWS(FN, TYPE, R, ROWBYTES)                                                                      \
-    KQ512_ENTRY static void FN(int blocks, const int8_t *aq, const float *ad, const int16_t *as, ptrdiff_t stride, \
-                               const uint8_t *panel, float *c) {                                            \
+// One function per (type, ISA, rows): R is a constant inside BODY (kquant_rows512 or kquant_rows256), so the
+// row loops unroll. ENTRY is the ISA's target attribute.
+#define KQ_ROWS(ENTRY, BODY, FN, TYPE, R, ROWBYTES)                                                         \
+    ENTRY static void FN(int blocks, const int8_t *aq, const float *ad, const int16_t *as, ptrdiff_t stride, \
+                         const uint8_t *panel, float *c) {                                                  \
         for (int b = 0; b < blocks; b++) {                                                                  \
             act_block a[8];                                                                                 \
             act_at(R, a, b, aq, ad, as, stride);                                                            \
-            kquant_rows512(TYPE, R, panel + (ptrdiff_t)b * ROWBYTES, a, c);                                 \
+            BODY(TYPE, R, panel + (ptrdiff_t)b * ROWBYTES, a, c);                                           \
         }                                                                                                   \
     }
+#define KQ_ROWS512(FN, TYPE, R, ROWBYTES) KQ_ROWS(KQ512_ENTRY, kquant_rows512, FN, TYPE, R, ROWBYTES)
 #define KQ_TYPE512(NAME, TYPE, ROWBYTES)                                                                    \
-    KQ_ROWS(NAME##_r1, TYPE, 1, ROWBYTES) KQ_ROWS(NAME##_r2, TYPE, 2, ROWBYTES)                            \
-    KQ_ROWS(NAME##_r3, TYPE, 3, ROWBYTES) KQ_ROWS(NAME##_r4, TYPE, 4, ROWBYTES)                            \
-    KQ_ROWS(NAME##_r5, TYPE, 5, ROWBYTES) KQ_ROWS(NAME##_r6, TYPE, 6, ROWBYTES)                            \
-    KQ_ROWS(NAME##_r7, TYPE, 7, ROWBYTES) KQ_ROWS(NAME##_r8, TYPE, 8, ROWBYTES)                            \
+    KQ_ROWS512(NAME##_r1, TYPE, 1, ROWBYTES) KQ_ROWS512(NAME##_r2, TYPE, 2, ROWBYTES)                            \
+    KQ_ROWS512(NAME##_r3, TYPE, 3, ROWBYTES) KQ_ROWS512(NAME##_r4, TYPE, 4, ROWBYTES)                            \
+    KQ_ROWS512(NAME##_r5, TYPE, 5, ROWBYTES) KQ_ROWS512(NAME##_r6, TYPE, 6, ROWBYTES)                            \
+    KQ_ROWS512(NAME##_r7, TYPE, 7, ROWBYTES) KQ_ROWS512(NAME##_r8, TYPE, 8, ROWBYTES)                            \
     KQ512_ENTRY void NAME(int rows, int blocks, const int8_t *aq, const float *ad, const int16_t *as,       \
                           ptrdiff_t stride, const void *panel, float *c, int accumulate) {                  \
         if (!accumulate) zero_rows(rows, c);                                                                \
@@ -416,15 +419,7 @@ KQ256 void kquant_rows256(const int TYPE, const int R, const uint8_t *row, const
     }
 }
 
-#define KQ_ROWS256(FN, TYPE, R, ROWBYTES)                                                                   \
-    KQ256_ENTRY static void FN(int blocks, const int8_t *aq, const float *ad, const int16_t *as, ptrdiff_t stride, \
-                               const uint8_t *panel, float *c) {                                            \
-        for (int b = 0; b < blocks; b++) {                                                                  \
-            act_block a[8];                                                                                 \
-            act_at(R, a, b, aq, ad, as, stride);                                                            \
-            kquant_rows256(TYPE, R, panel + (ptrdiff_t)b * ROWBYTES, a, c);                                 \
-        }                                                                                                   \
-    }
+#define KQ_ROWS256(FN, TYPE, R, ROWBYTES) KQ_ROWS(KQ256_ENTRY, kquant_rows256, FN, TYPE, R, ROWBYTES)
 #define KQ_TYPE256(NAME, TYPE, ROWBYTES)                                                                    \
     KQ_ROWS256(NAME##_r1, TYPE, 1, ROWBYTES) KQ_ROWS256(NAME##_r2, TYPE, 2, ROWBYTES)                      \
     KQ_ROWS256(NAME##_r3, TYPE, 3, ROWBYTES) KQ_ROWS256(NAME##_r4, TYPE, 4, ROWBYTES)                      \

@@ -148,27 +148,28 @@ VNNI INLINE void legacy_512(const int T, const int R, int blocks, const int8_t *
     }
 }
 
-// One function per (type, rows): rows is a constant inside, so the row loops unroll.
-#define DEFINE_512(name, T)                                                                            \
+// One function per (type, ISA, rows): rows is a constant inside BODY (legacy_512 or legacy_256), so the row
+// loops unroll.
+#define DEFINE_ROWS(name, BODY, T)                                                                     \
     MOE_INT8_LEGACY_KERNEL(name) {                                                                     \
         switch (rows) {                                                                                \
-        case 1: legacy_512(T, 1, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 2: legacy_512(T, 2, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 3: legacy_512(T, 3, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 4: legacy_512(T, 4, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 5: legacy_512(T, 5, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 6: legacy_512(T, 6, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 7: legacy_512(T, 7, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 8: legacy_512(T, 8, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
+        case 1: BODY(T, 1, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 2: BODY(T, 2, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 3: BODY(T, 3, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 4: BODY(T, 4, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 5: BODY(T, 5, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 6: BODY(T, 6, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 7: BODY(T, 7, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
+        case 8: BODY(T, 8, blocks, quants, scales, sums, stride, panel, c, accumulate); break;        \
         default: break;                                                                                \
         }                                                                                              \
     }
-VNNI DEFINE_512(moe_int8_q8_0_avx512vnni, T_Q8_0)
-VNNI DEFINE_512(moe_int8_q4_0_avx512vnni, T_Q4_0)
-VNNI DEFINE_512(moe_int8_q4_1_avx512vnni, T_Q4_1)
-VNNI DEFINE_512(moe_int8_mxfp4_avx512vnni, T_MXFP4)
-VNNI DEFINE_512(moe_int8_q5_0_avx512vnni, T_Q5_0)
-VNNI DEFINE_512(moe_int8_q5_1_avx512vnni, T_Q5_1)
+VNNI DEFINE_ROWS(moe_int8_q8_0_avx512vnni, legacy_512, T_Q8_0)
+VNNI DEFINE_ROWS(moe_int8_q4_0_avx512vnni, legacy_512, T_Q4_0)
+VNNI DEFINE_ROWS(moe_int8_q4_1_avx512vnni, legacy_512, T_Q4_1)
+VNNI DEFINE_ROWS(moe_int8_mxfp4_avx512vnni, legacy_512, T_MXFP4)
+VNNI DEFINE_ROWS(moe_int8_q5_0_avx512vnni, legacy_512, T_Q5_0)
+VNNI DEFINE_ROWS(moe_int8_q5_1_avx512vnni, legacy_512, T_Q5_1)
 
 // ---- AVX2 -----------------------------------------------------------------------------------------
 
@@ -261,26 +262,12 @@ AVX2 INLINE void legacy_256(const int T, const int R, int blocks, const int8_t *
     }
 }
 
-#define DEFINE_256(name, T)                                                                            \
-    MOE_INT8_LEGACY_KERNEL(name) {                                                                     \
-        switch (rows) {                                                                                \
-        case 1: legacy_256(T, 1, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 2: legacy_256(T, 2, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 3: legacy_256(T, 3, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 4: legacy_256(T, 4, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 5: legacy_256(T, 5, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 6: legacy_256(T, 6, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 7: legacy_256(T, 7, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        case 8: legacy_256(T, 8, blocks, quants, scales, sums, stride, panel, c, accumulate); break; \
-        default: break;                                                                                \
-        }                                                                                              \
-    }
-AVX2 DEFINE_256(moe_int8_q8_0_avx2, T_Q8_0)
-AVX2 DEFINE_256(moe_int8_q4_0_avx2, T_Q4_0)
-AVX2 DEFINE_256(moe_int8_q4_1_avx2, T_Q4_1)
-AVX2 DEFINE_256(moe_int8_mxfp4_avx2, T_MXFP4)
-AVX2 DEFINE_256(moe_int8_q5_0_avx2, T_Q5_0)
-AVX2 DEFINE_256(moe_int8_q5_1_avx2, T_Q5_1)
+AVX2 DEFINE_ROWS(moe_int8_q8_0_avx2, legacy_256, T_Q8_0)
+AVX2 DEFINE_ROWS(moe_int8_q4_0_avx2, legacy_256, T_Q4_0)
+AVX2 DEFINE_ROWS(moe_int8_q4_1_avx2, legacy_256, T_Q4_1)
+AVX2 DEFINE_ROWS(moe_int8_mxfp4_avx2, legacy_256, T_MXFP4)
+AVX2 DEFINE_ROWS(moe_int8_q5_0_avx2, legacy_256, T_Q5_0)
+AVX2 DEFINE_ROWS(moe_int8_q5_1_avx2, legacy_256, T_Q5_1)
 
 #else  // not x86-64: Swift's portable path runs instead; these are never called.
 

@@ -90,8 +90,9 @@ enum Int8Dot {
                 for b in 0..<blocks {
                     storedLayout(type, row: panel + b * rowBytes, into: stored)
                     reference(type, rows: rows, blocks: 1, activations: a, panel: UnsafeRawPointer(stored), c: c, accumulate: accumulate || b > 0)
+                    // One activation scale per weight block: every type's activation blocks are its own size.
                     a.quants += type.blockSize
-                    if QuantizedActivations.Kind(type).blockSize == type.blockSize { a.scales += 1 }
+                    a.scales += 1
                     a.sums += type.blockSize / QuantizedActivations.sumGroup
                 }
             }
