@@ -182,13 +182,29 @@ QAVX512 void moe_panel_fp8_avx512(int rows, int depth, const float *a, const uin
     tile(rows, depth, a, b, scales, group, c, accumulate);
 }
 
-// -- MXFP4. 16 bytes widen to 16 lanes; vpermps indexes the signed 16-entry E2M1 table by the low
-// nibble (it reads only the index's low 4 bits) and by the high nibble after a shift; then one multiply
-// by 2^(e - 127), built exactly as a float once per group: bits e << 23 for e >= 1 (a normal power of
-// two) and 0x00400000 = 2^-127 for e = 0 (max picks it, as e << 23 >= 2^23 otherwise). A product with an
-// exact power of two is exact wherever it is representable, and e2m1 * 2^(e - 127) always is (a multiple
-// of 2^-128, above the subnormal step 2^-149) unless it overflows to infinity, as ldexpf does.
-// (vscalefps by e - 127 is exact as well, but 10% slower with one row on the machine measured.)
+// -- MXFP4. The panel (PanelMatrices, "mxfp4"): the k of each whole quad k ..< k + 4 in one 64-byte line,
+// lane j's 32-bit word holding bytes k, k + 1, k + 2, k + 3 of columns j (low nibble) and j + 16 (high
+// nibble); the last depth % 4 k (only at the end of a panel) 16 bytes each, byte j. vpermps indexes the
+// signed 16-entry E2M1 table by the low 4 bits of each lane's index, so the quad's eight nibbles of a lane
+// are its word shifted right by 0, 4, ..., 28: shifts replace the byte-to-lane widening (vpmovzxbd) of a
+// 16-byte row. The power 2^(e - 127) is built exactly as a float once per group: bits e << 23 for e >= 1
+// (a normal power of two) and 0x00400000 = 2^-127 for e = 0 (max picks it, as e << 23 >= 2^23 otherwise).
+//
+// Two ways to sum, chosen per call from the call's scales alone (not from the activations, and the same
+// for every row count, so a token gives the same bits alone or in a batch):
+// - every scale in [64, 190] (real checkpoints: 2^-63 .. 2^63): per 32-k group, the bare E2M1 values'
+//   FMA chain from zero, g = sum x * e2m1, then C = fma(g, 2^(e - 127), C), one rounding per group
+//   (the product with the power of two is exact: g * 2^(e - 127) is normal or zero unless g is below
+//   2^-63, where both ways round anyway). One multiply-add per 32 k instead of one multiply per k.
+// - else W = e2m1 * 2^(e - 127) per element (exact wherever representable: a multiple of 2^-128 unless it
+//   overflows to infinity, as ldexpf does), then C's FMA chain over k, as the scalar reference.
+// Measured (two threads streaming 4 experts from DRAM, one row, two panels a call, a C harness interleaving
+// the variants; docs/PERFORMANCE.md, 2026-12-02 third session): the earlier byte-widening layout with the
+// power folded into the activation's exponent 24.8 GB/s best, this layout with that fold 26, this layout
+// summed per group 28.5; a loop that only loads the same bytes 37-42. With the weights in L3 this kernel
+// still makes only 29-32 GB/s (the load loop 145-170): it is bound by the vector pipes, one vpermps and one
+// FMA per 16 weights. Not faster: the shifts replaced by loads at byte offsets 1..3 (the same 29), or a
+// vpermw table of bfloat16 values widened by shifts (one 16-bit lookup per 32 weights, 28.5).
 QAVX512 static inline __m512 e2m1_table_512(void) {
     return _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
                           -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
@@ -197,111 +213,129 @@ QAVX512 static inline __m512 e8m0_powers_512(const uint8_t *p) {
     __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm512_castsi512_ps(_mm512_max_epi32(_mm512_slli_epi32(e, 23), _mm512_set1_epi32(0x00400000)));
 }
-QAVX512 static inline void mxfp4_dequant_512(const uint8_t *p, __m512 table, __m512 p0, __m512 p1, __m512 *b0, __m512 *b1) {
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-    *b0 = _mm512_mul_ps(_mm512_permutexvar_ps(q, table), p0);
-    *b1 = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table), p1);
-}
+// The E2M1 values of columns 0..15 (*b0) and 16..31 (*b1) of k = quad + u, from the quad's line q.
+#define MXFP4_QUAD_512(q, u, table, b0, b1)                                                    \
+    b0 = _mm512_permutexvar_ps((u) == 0 ? (q) : _mm512_srli_epi32((q), 8 * (u)), table);       \
+    b1 = _mm512_permutexvar_ps(_mm512_srli_epi32((q), 8 * (u) + 4), table);
+// The same of a tail k (16 bytes at p).
+#define MXFP4_TAIL_512(p, table, b0, b1)                                                       \
+    {                                                                                          \
+        __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)));               \
+        b0 = _mm512_permutexvar_ps(t, table);                                                  \
+        b1 = _mm512_permutexvar_ps(_mm512_srli_epi32(t, 4), table);                            \
+    }
+// Rows k0 ..< k1 of one group (k1 - k0 <= 32; k0 a multiple of 4): whole quads, then the tail, each k's
+// values (b0, b1) into BODY.
+#define MXFP4_GROUP_LOOP_512(b, BODY, R)                                                          \
+    {                                                                                          \
+        int k = k0;                                                                            \
+        for (; k + 4 <= k1; k += 4) {                                                          \
+            PREFETCH_QUANT(b + k * 16);                                                        \
+            __m512i q = _mm512_loadu_si512((const void *)(b + k * 16));                        \
+            for (int u = 0; u < 4; u++) { __m512 b0, b1; MXFP4_QUAD_512(q, u, table, b0, b1) BODY(k + u, R) } \
+        }                                                                                      \
+        for (; k < k1; k++) { __m512 b0, b1; MXFP4_TAIL_512(b + k * 16, table, b0, b1) BODY(k, R) } \
+    }
 
-#define LOAD_MXFP4_512(K) mxfp4_dequant_512(b + (K) * 16, table, p0, p1, &b0, &b1);
+// Per element: W = e2m1 * power, then the rows' FMAs (FMA_ROW512 takes b0, b1).
+#define MXFP4_SCALED_BODY(K, R) b0 = _mm512_mul_ps(b0, p0); b1 = _mm512_mul_ps(b1, p1); FMA_ROW512(R, K)
 #define GROUP_MXFP4_512(R)                                                                     \
     {                                                                                          \
         const uint8_t *b = (const uint8_t *)bv;                                                \
         const uint8_t *s = (const uint8_t *)sv + (long)g * 32;                                 \
         __m512 table = e2m1_table_512();                                                       \
         __m512 p0 = e8m0_powers_512(s), p1 = e8m0_powers_512(s + 16);                          \
-        K_LOOP512(R, 4, PREFETCH_QUANT(b + k * 16), LOAD_MXFP4_512)                            \
+        MXFP4_GROUP_LOOP_512(b, MXFP4_SCALED_BODY, R)                                             \
     }
-
 DEFINE_QTILE512(mxfp4_r1, 1, GROUP_MXFP4_512)
 DEFINE_QTILE512(mxfp4_r2, 2, GROUP_MXFP4_512)
 DEFINE_QTILE512(mxfp4_r4, 4, GROUP_MXFP4_512)
 DEFINE_QTILE512(mxfp4_r8, 8, GROUP_MXFP4_512)
 
-// One row (decode) runs on the FMA latency: two chains of `depth` FMAs, 4 cycles each, for 16 bytes of
-// weights per k. The two multiplies by 2^(e - 127) per k (FMA ports) made mxfp4_r1 take 6.0 cycles per k
-// on Zen 4 instead: here the power of two moves onto the activation, x' = x * 2^(e - 127) per column (an
-// integer add of (e - 127) << 23 to x's bits, on any vector port), and the FMA takes x' and the bare
-// table value e2m1(code): 4.75 cycles per k. The FMA rounds the exact product once, and x' * e2m1 =
-// x * (e2m1 * 2^(e - 127)) = x * W exactly, so every element's chain is bit for bit the one of mxfp4_r1
-// (the sign of a zero product included) -- provided x' is exactly x * 2^(e - 127) and W is finite: x
-// normal with a biased exponent in [64, 191] and every scale of the call in [64, 190] (then x' has a
-// biased exponent in [1, 254], and |W| < 6 * 2^63). Both are checked alongside the loop (the scales per
-// group; the activations with an integer subtract and OR per k on the scalar ports); if anything is
-// outside (a zero, subnormal, huge or non-finite activation, or a scale below 2^-63 or above 2^63, which
-// real activations and checkpoints do not come near), mxfp4_r1 recomputes the call before anything is
-// stored. The window test reads the activation's upper 16 bits h (sign, exponent ex, 7 mantissa bits):
-// bits 14..7 of h - (64 << 7) are (ex - 64) mod 256, whose top bit (bit 14) is clear exactly when
-// 64 <= ex <= 191; OR-ed over the call, bit 14 flags any activation outside. (Read as the same 32 bits as
-// the vector broadcast, clang turned the broadcast into one from a general register, a shuffle uop, or
-// vectorised the checks into gathers.)
-#define MXFP4_FOLD_CHECK(K) window |= (uint32_t)((const uint16_alias *)(a + (K) * 8))[1] - 0x2000u;
-// One 32-k group's scales of one panel (32 bytes at s): the exponent offsets (e - 127) << 23 for columns
-// 0..15 (o0) and 16..31 (o1), and the running min / max of the call's scales for the window test.
-QAVX512 static inline void mxfp4_fold_offsets(const uint8_t *s, __m512i *o0, __m512i *o1, __m512i *elo, __m512i *ehi) {
-    __m512i e0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s));
-    __m512i e1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + 16)));
-    *elo = _mm512_min_epu32(*elo, _mm512_min_epu32(e0, e1));
-    *ehi = _mm512_max_epu32(*ehi, _mm512_max_epu32(e0, e1));
-    *o0 = _mm512_slli_epi32(_mm512_sub_epi32(e0, _mm512_set1_epi32(127)), 23);
-    *o1 = _mm512_slli_epi32(_mm512_sub_epi32(e1, _mm512_set1_epi32(127)), 23);
-}
-// One k of one panel (16 bytes at p): the activation's bits x, shifted by each column's exponent offset,
-// times the bare E2M1 value, into the two accumulators.
-QAVX512 static inline void mxfp4_fold_fma(const uint8_t *p, __m512i x, __m512i o0, __m512i o1, __m512 table,
-                                          __m512 *acc0, __m512 *acc1) {
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-    *acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o0)), _mm512_permutexvar_ps(q, table), *acc0);
-    *acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(x, o1)), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table), *acc1);
-}
-// Whether the fold was exact for the whole call (see above): every activation and every scale in its window.
-QAVX512 static inline int mxfp4_fold_exact(uint32_t window, __m512i elo, __m512i ehi) {
-    return (window & 0x4000u) == 0 && _mm512_reduce_min_epu32(elo) >= 64 && _mm512_reduce_max_epu32(ehi) <= 190;
-}
-#define MXFP4_FOLD_X(K) _mm512_set1_epi32(((const int32_alias *)a)[(K) * 8])
-#define MXFP4_FOLD_STEP(K) mxfp4_fold_fma(b + (K) * 16, MXFP4_FOLD_X(K), o0, o1, table, &acc0, &acc1);
-QAVX512 static void mxfp4_fold_r1(int rows, int depth, const float *a, const void *bv, const void *sv, int group,
-                                  float *c, int accumulate) {
-    const uint8_t *b = (const uint8_t *)bv, *s = (const uint8_t *)sv;
-    __m512 acc0 = accumulate ? _mm512_loadu_ps(c) : _mm512_setzero_ps();
-    __m512 acc1 = accumulate ? _mm512_loadu_ps(c + 16) : _mm512_setzero_ps();
-    __m512 table = e2m1_table_512();
-    __m512i elo = _mm512_set1_epi32(255), ehi = _mm512_setzero_si512();
-    uint32_t window = 0;
-    for (int k0 = 0; k0 < depth; k0 += 32) {
-        int k1 = depth - k0 < 32 ? depth : k0 + 32, k = k0;
-        __m512i o0, o1;
-        mxfp4_fold_offsets(s + k0, &o0, &o1, &elo, &ehi);
-        for (; k + 4 <= k1; k += 4) {
-            PREFETCH_QUANT(b + k * 16);
-            MXFP4_FOLD_CHECK(k) MXFP4_FOLD_CHECK(k + 1) MXFP4_FOLD_CHECK(k + 2) MXFP4_FOLD_CHECK(k + 3)
-            MXFP4_FOLD_STEP(k) MXFP4_FOLD_STEP(k + 1) MXFP4_FOLD_STEP(k + 2) MXFP4_FOLD_STEP(k + 3)
-        }
-        for (; k < k1; k++) { MXFP4_FOLD_CHECK(k) MXFP4_FOLD_STEP(k) }
+// Per group, one half of the columns at a time (0..15, then 16..31): the R rows' group sums from zero,
+// then C = fma(sum, power, C) into the half's R accumulators. Sums and both halves' accumulators stay in
+// registers (3R of the 32 at 8 rows); each half re-reads the group's 512 bytes of weights from L1 and the
+// activations, and looks up only its own nibbles. (C in memory, both halves per k: 7% slower at 8 rows.)
+#define MXFP4_HALF_GROUP512(R, HIGH, f, p)                                                       \
+    {                                                                                          \
+        __m512 sum[R];                                                                         \
+        for (int i = 0; i < R; i++) sum[i] = _mm512_setzero_ps();                              \
+        int k = k0;                                                                            \
+        for (; k + 4 <= k1; k += 4) {                                                          \
+            if (!(HIGH)) PREFETCH_QUANT(b + k * 16);                                           \
+            __m512i q = _mm512_loadu_si512((const void *)(b + k * 16));                        \
+            for (int u = 0; u < 4; u++) {                                                      \
+                int shift = 8 * u + 4 * (HIGH);                                                \
+                __m512 w = _mm512_permutexvar_ps(shift == 0 ? q : _mm512_srli_epi32(q, shift), table); \
+                for (int i = 0; i < R; i++)                                                    \
+                    sum[i] = _mm512_fmadd_ps(broadcast_activation_512(a + (k + u) * 8 + i), w, sum[i]); \
+            }                                                                                  \
+        }                                                                                      \
+        for (; k < k1; k++) {                                                                  \
+            __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + k * 16)));  \
+            __m512 w = _mm512_permutexvar_ps((HIGH) ? _mm512_srli_epi32(t, 4) : t, table);     \
+            for (int i = 0; i < R; i++)                                                        \
+                sum[i] = _mm512_fmadd_ps(broadcast_activation_512(a + k * 8 + i), w, sum[i]);  \
+        }                                                                                      \
+        for (int i = 0; i < R; i++) f[i] = _mm512_fmadd_ps(sum[i], p, f[i]);                   \
     }
-    if (__builtin_expect(!mxfp4_fold_exact(window, elo, ehi), 0)) {
-        mxfp4_r1(rows, depth, a, bv, sv, group, c, accumulate);
-        return;
+#define DEFINE_MXFP4_GROUPED512(NAME, R)                                                       \
+    QAVX512 static void NAME(int rows, int depth, const float *a, const void *bv, const void *sv, int group, \
+                             float *c, int accumulate) {                                       \
+        const uint8_t *b = (const uint8_t *)bv, *s = (const uint8_t *)sv;                      \
+        __m512 table = e2m1_table_512();                                                       \
+        __m512 lo[R], hi[R];                                                                   \
+        for (int i = 0; i < R; i++) {                                                          \
+            int live = i < rows && accumulate;                                                 \
+            lo[i] = live ? _mm512_loadu_ps(c + i * 32) : _mm512_setzero_ps();                  \
+            hi[i] = live ? _mm512_loadu_ps(c + i * 32 + 16) : _mm512_setzero_ps();             \
+        }                                                                                      \
+        for (int k0 = 0; k0 < depth; k0 += 32) {                                               \
+            int k1 = depth - k0 < 32 ? depth : k0 + 32;                                        \
+            MXFP4_HALF_GROUP512(R, 0, lo, e8m0_powers_512(s + k0))                             \
+            MXFP4_HALF_GROUP512(R, 1, hi, e8m0_powers_512(s + k0 + 16))                        \
+        }                                                                                      \
+        for (int i = 0; i < R && i < rows; i++) {                                              \
+            _mm512_storeu_ps(c + i * 32, lo[i]);                                               \
+            _mm512_storeu_ps(c + i * 32 + 16, hi[i]);                                          \
+        }                                                                                      \
+        (void)group;                                                                           \
     }
-    _mm512_storeu_ps(c, acc0);
-    _mm512_storeu_ps(c + 16, acc1);
+DEFINE_MXFP4_GROUPED512(mxfp4_grouped_r1, 1)
+DEFINE_MXFP4_GROUPED512(mxfp4_grouped_r2, 2)
+DEFINE_MXFP4_GROUPED512(mxfp4_grouped_r4, 4)
+DEFINE_MXFP4_GROUPED512(mxfp4_grouped_r8, 8)
+
+// Whether the scales of `groups` groups of one panel (32 bytes each) are all in [64, 190]: the grouped sum.
+// Byte minimum and maximum on 256-bit vectors (every AVX-512 CPU has AVX2; byte compares of 512-bit vectors
+// would need AVX-512 BW).
+__attribute__((target("avx512f,avx2"))) static int mxfp4_scales_in_window(const uint8_t *s, int groups) {
+    __m256i lo = _mm256_set1_epi8((char)255), hi = _mm256_setzero_si256();
+    for (int i = 0; i < groups; i++) {
+        __m256i e = _mm256_loadu_si256((const __m256i *)(s + i * 32));
+        lo = _mm256_min_epu8(lo, e);
+        hi = _mm256_max_epu8(hi, e);
+    }
+    __m256i low_ok = _mm256_cmpeq_epi8(_mm256_max_epu8(lo, _mm256_set1_epi8(64)), lo);
+    __m256i high_ok = _mm256_cmpeq_epi8(_mm256_min_epu8(hi, _mm256_set1_epi8((char)190)), hi);
+    return _mm256_movemask_epi8(_mm256_and_si256(low_ok, high_ok)) == -1;
 }
 
 QAVX512 void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
                                     float *c, int accumulate) {
-    pick_tile(rows, mxfp4_fold_r1, mxfp4_r2, mxfp4_r4, mxfp4_r8)(rows, depth, a, b, scales, 32, c, accumulate);
+    qtile_fn tile = mxfp4_scales_in_window(scales, (depth + 31) / 32)
+                        ? pick_tile(rows, mxfp4_grouped_r1, mxfp4_grouped_r2, mxfp4_grouped_r4, mxfp4_grouped_r8)
+                        : pick_tile(rows, mxfp4_r1, mxfp4_r2, mxfp4_r4, mxfp4_r8);
+    tile(rows, depth, a, b, scales, 32, c, accumulate);
 }
 
 // ---- AVX-512 one row, two panels (decode). One row of one panel is two FMA chains; the FMA latency, not
 // memory, then bounds a core. These take two panels of the same row at once (four chains, one activation
 // broadcast): each panel's chain is exactly the one-panel kernel's (same weights, same ascending-k FMAs,
 // same fallbacks), so results do not change, only the schedule.
-// Measured on one Zen 4 core, weights in L1, TSC cycles (2.6 GHz) per panel and k for MXFP4: two one-panel
-// calls 3.4-3.7, this pair 3.2-3.4. Variants tried in a harness and not kept: per-group partial sums
-// scaled once per group (changes the rounding; 3.15-3.2 alone), a panel layout with four k in each
-// 64-byte line so that shifts replace vpmovzxbd (3.1 one panel, 2.9 paired), both together 2.7-2.8. What
-// remains is the two vpermps and one FMA per 16 weights: MXFP4 decode stays compute-bound near 14-15 GB/s
-// a core, below two cores' share of DRAM bandwidth (docs/PERFORMANCE.md, 2026-12-01 second session).
+// MXFP4 (moe_panel_pair_mxfp4_avx512 below): its layout of four k per 64-byte line and its per-group sums
+// came from the same measurement (one core, weights in L1, TSC cycles per panel and k: the earlier
+// byte-widening pair 3.2-3.4, both changes 2.7-2.8), then from two cores streaming DRAM (see the MXFP4 section).
 QAVX512 static void fp8_bits_pair_r1(int depth, const float *a, const uint8_t *bA, const float *sA, const uint8_t *bB,
                                      const float *sB, int group, float *cA, float *cB, int accumulate) {
     __m512 a0 = accumulate ? _mm512_loadu_ps(cA) : _mm512_setzero_ps();
@@ -348,41 +382,57 @@ QAVX512 void moe_panel_pair_fp8_avx512(int depth, const float *a, const uint8_t 
     moe_panel_fp8_avx512(1, depth, a, bB, sB, group, cB, accumulate);
 }
 
-// MXFP4's exponent-add fold (mxfp4_fold_r1) over two panels: one window check for the shared activations,
-// the scale window over both panels' scales; outside it, each panel takes moe_panel_mxfp4_avx512.
-QAVX512 void moe_panel_pair_mxfp4_avx512(int depth, const float *a, const uint8_t *bA, const uint8_t *sA,
-                                         const uint8_t *bB, const uint8_t *sB, float *cA, float *cB, int accumulate) {
+// The grouped MXFP4 sum (mxfp4_grouped_r1) over two panels, C in registers: one row streams two panels'
+// quads with four group-sum chains and one activation broadcast per k. Scales outside the window (of
+// either panel): each panel as moe_panel_mxfp4_avx512, which then takes the per-element kernel.
+QAVX512 void moe_panel_pair_mxfp4_avx512(
+    int depth, const float *a, const uint8_t *bA, const uint8_t *sA, const uint8_t *bB, const uint8_t *sB,
+    float *cA, float *cB, int accumulate) {
+    int groups = (depth + 31) / 32;
+    if (!mxfp4_scales_in_window(sA, groups) || !mxfp4_scales_in_window(sB, groups)) {
+        moe_panel_mxfp4_avx512(1, depth, a, bA, sA, cA, accumulate);
+        moe_panel_mxfp4_avx512(1, depth, a, bB, sB, cB, accumulate);
+        return;
+    }
     __m512 a0 = accumulate ? _mm512_loadu_ps(cA) : _mm512_setzero_ps();
     __m512 a1 = accumulate ? _mm512_loadu_ps(cA + 16) : _mm512_setzero_ps();
     __m512 b0 = accumulate ? _mm512_loadu_ps(cB) : _mm512_setzero_ps();
     __m512 b1 = accumulate ? _mm512_loadu_ps(cB + 16) : _mm512_setzero_ps();
     __m512 table = e2m1_table_512();
-    __m512i elo = _mm512_set1_epi32(255), ehi = _mm512_setzero_si512();
-    uint32_t window = 0;
     for (int k0 = 0; k0 < depth; k0 += 32) {
         int k1 = depth - k0 < 32 ? depth : k0 + 32, k = k0;
-        __m512i oA0, oA1, oB0, oB1;
-        mxfp4_fold_offsets(sA + k0, &oA0, &oA1, &elo, &ehi);
-        mxfp4_fold_offsets(sB + k0, &oB0, &oB1, &elo, &ehi);
-#define MXFP4_PAIR_STEP(K)                                                                     \
+        __m512 gA0 = _mm512_setzero_ps(), gA1 = gA0, gB0 = gA0, gB1 = gA0;
+#define MXFP4_PAIR_FMA(K, wA0, wA1, wB0, wB1)                                                  \
         {                                                                                      \
-            __m512i x = MXFP4_FOLD_X(K);                                                       \
-            mxfp4_fold_fma(bA + (K) * 16, x, oA0, oA1, table, &a0, &a1);                       \
-            mxfp4_fold_fma(bB + (K) * 16, x, oB0, oB1, table, &b0, &b1);                       \
+            __m512 x = broadcast_activation_512(a + (K) * 8);                                  \
+            gA0 = _mm512_fmadd_ps(x, wA0, gA0);                                                \
+            gA1 = _mm512_fmadd_ps(x, wA1, gA1);                                                \
+            gB0 = _mm512_fmadd_ps(x, wB0, gB0);                                                \
+            gB1 = _mm512_fmadd_ps(x, wB1, gB1);                                                \
         }
         for (; k + 4 <= k1; k += 4) {
             PREFETCH_QUANT(bA + k * 16);
             PREFETCH_QUANT(bB + k * 16);
-            MXFP4_FOLD_CHECK(k) MXFP4_FOLD_CHECK(k + 1) MXFP4_FOLD_CHECK(k + 2) MXFP4_FOLD_CHECK(k + 3)
-            MXFP4_PAIR_STEP(k) MXFP4_PAIR_STEP(k + 1) MXFP4_PAIR_STEP(k + 2) MXFP4_PAIR_STEP(k + 3)
+            __m512i qA = _mm512_loadu_si512((const void *)(bA + k * 16));
+            __m512i qB = _mm512_loadu_si512((const void *)(bB + k * 16));
+            for (int u = 0; u < 4; u++) {
+                __m512 wA0, wA1, wB0, wB1;
+                MXFP4_QUAD_512(qA, u, table, wA0, wA1)
+                MXFP4_QUAD_512(qB, u, table, wB0, wB1)
+                MXFP4_PAIR_FMA(k + u, wA0, wA1, wB0, wB1)
+            }
         }
-        for (; k < k1; k++) { MXFP4_FOLD_CHECK(k) MXFP4_PAIR_STEP(k) }
-#undef MXFP4_PAIR_STEP
-    }
-    if (__builtin_expect(!mxfp4_fold_exact(window, elo, ehi), 0)) {
-        moe_panel_mxfp4_avx512(1, depth, a, bA, sA, cA, accumulate);
-        moe_panel_mxfp4_avx512(1, depth, a, bB, sB, cB, accumulate);
-        return;
+        for (; k < k1; k++) {
+            __m512 wA0, wA1, wB0, wB1;
+            MXFP4_TAIL_512(bA + k * 16, table, wA0, wA1)
+            MXFP4_TAIL_512(bB + k * 16, table, wB0, wB1)
+            MXFP4_PAIR_FMA(k, wA0, wA1, wB0, wB1)
+        }
+#undef MXFP4_PAIR_FMA
+        a0 = _mm512_fmadd_ps(gA0, e8m0_powers_512(sA + k0), a0);
+        a1 = _mm512_fmadd_ps(gA1, e8m0_powers_512(sA + k0 + 16), a1);
+        b0 = _mm512_fmadd_ps(gB0, e8m0_powers_512(sB + k0), b0);
+        b1 = _mm512_fmadd_ps(gB1, e8m0_powers_512(sB + k0 + 16), b1);
     }
     _mm512_storeu_ps(cA, a0);
     _mm512_storeu_ps(cA + 16, a1);
@@ -513,30 +563,34 @@ QAVX2_F16C void moe_panel_fp8_avx2(int rows, int depth, const float *a, const ui
     tile(rows, depth, a, b, scales, group, c, accumulate);
 }
 
-// -- MXFP4. Columns n ..< n + 8 are the low nibbles of bytes n ..< n + 8 (n < 16) or the high nibbles
-// of bytes n - 16 ..< n - 8. vpermps looks the magnitude up by the nibble's low 3 bits; bit 3, shifted
-// to bit 31, is the sign. The power 2^(e - 127) and its exactness: as e8m0_powers_512.
+// -- MXFP4 (layout: as the AVX-512 section). Columns n ..< n + 8 of a whole quad's k = quad + u are the
+// words of lanes n % 16 ..< n % 16 + 8 shifted right by 8u (+ 4 for columns 16..31); of a tail k, the
+// bytes n % 16 ..< n % 16 + 8 widened (and shifted by 4). vpermps looks the magnitude up by the index's low
+// 3 bits; bit 3, shifted to bit 31, is the sign. The power 2^(e - 127) and its exactness: as
+// e8m0_powers_512. Every call sums per element (W = e2m1 * power, then the FMA chain).
 QAVX2 static inline __m256 e8m0_powers_256(const uint8_t *p) {
     __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_max_epi32(_mm256_slli_epi32(e, 23), _mm256_set1_epi32(0x00400000)));
 }
-QAVX2 static inline __m256 mxfp4_dequant_256(const uint8_t *p, __m256i shift, __m256 magnitudes, __m256 power) {
-    __m256i q = _mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)), shift);
+QAVX2 static inline __m256 mxfp4_value_256(__m256i q, __m256 magnitudes, __m256 power) {
     __m256 sign = _mm256_and_ps(_mm256_castsi256_ps(_mm256_slli_epi32(q, 28)), _mm256_set1_ps(-0.0f));
     return _mm256_mul_ps(_mm256_xor_ps(_mm256_permutevar8x32_ps(magnitudes, q), sign), power);
 }
+QAVX2 static inline __m256i mxfp4_codes_256(const uint8_t *b, int k, int quads_end, int col) {
+    int n = col & 15, high = col >= 16 ? 4 : 0;
+    if (k < quads_end)
+        return _mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(b + (k & ~3) * 16 + n * 4)), 8 * (k & 3) + high);
+    return _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + k * 16 + n))), high);
+}
 
-#define LOAD_MXFP4_256(K, v) w[v] = mxfp4_dequant_256(b + (K) * 16 + ((col + 8 * (v)) & 15), shift[v], magnitudes, power[v]);
+#define LOAD_MXFP4_256(K, v) w[v] = mxfp4_value_256(mxfp4_codes_256(b, K, k1 & ~3, col + 8 * (v)), magnitudes, power[v]);
 #define GROUP_MXFP4_256(R)                                                                     \
     {                                                                                          \
         const uint8_t *b = (const uint8_t *)bv;                                                \
         __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);    \
-        __m256i shift[VECTORS(R)];                                                             \
         __m256 power[VECTORS(R)];                                                              \
-        for (int v = 0; v < VECTORS(R); v++) {                                                 \
-            shift[v] = _mm256_set1_epi32(col + 8 * v >= 16 ? 4 : 0);                           \
+        for (int v = 0; v < VECTORS(R); v++)                                                   \
             power[v] = e8m0_powers_256((const uint8_t *)sv + (long)g * 32 + col + 8 * v);      \
-        }                                                                                      \
         K_LOOP256(R, PREFETCH(b + k * 16), LOAD_MXFP4_256)                                     \
     }
 

@@ -43,8 +43,8 @@ struct OneRowKernelTests {
         }
     }
 
-    /// Weights scaled by `weightScale` (FP8 block scales ≥ 2⁸ leave the fast one-row path) and activations
-    /// with or without a zero (MXFP4's exponent fold only takes normal activations in a window).
+    /// Weights scaled by `weightScale` (FP8 block scales ≥ 2⁸ leave the fast one-row path; MXFP4 scales
+    /// above 2⁶³ leave the per-group sums) and activations with or without a zero.
     static let pairCases: [(format: WeightFormat, weightScale: Float, zeroActivation: Bool)] = [
         (.fp8E4M3(blockRows: 128, blockColumns: 128), 1, false), (.fp8E4M3(blockRows: 16, blockColumns: 64), 1, false),
         (.fp8E4M3(blockRows: 128, blockColumns: 128), 1e6, false), (.mxfp4, 1, false), (.mxfp4, 1, true), (.mxfp4, 1e20, false),

@@ -97,7 +97,11 @@ struct PackingTests {
             for j in 0..<half {
                 let low = j < live ? (x.values + (p * w + j) * x.rowStride).assumingMemoryBound(to: UInt8.self) : nil
                 let high = j + half < live ? (x.values + (p * w + j + half) * x.rowStride).assumingMemoryBound(to: UInt8.self) : nil
-                for i in 0..<k { dst[i * half + j] = code(low, i) | code(high, i) << 4 }
+                // Whole quads of k: 64 bytes, column j's word holding k, k + 1, k + 2, k + 3; then 16-byte rows.
+                for i in 0..<k {
+                    let at = i < k - k % 4 ? (i / 4) * 64 + j * 4 + i % 4 : i * 16 + j
+                    dst[at] = code(low, i) | code(high, i) << 4
+                }
             }
             for n in 0..<w {
                 for g in 0..<groups {

@@ -102,7 +102,7 @@ enum TileKernel {
                 let (width, half) = (PanelMatrices.width, PanelMatrices.width / 2)
                 portable(rows: rows, depth: depth, a: x, c: c, accumulate: accumulate) { i in
                     let (k, n) = (i / width, i % width)
-                    let byte = w[k * half + n % half]
+                    let byte = w[PanelMatrices.mxfp4Byte(k: k, column: n, depth: depth)]
                     return WeightDecoding.mxfp4(code: n < half ? byte & 0xF : byte >> 4, scale: s[(k / WeightFormat.mxfp4Group) * width + n])
                 }
             }

@@ -79,16 +79,17 @@ extension PanelMatrices {
             let scaleOut = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: UInt8.self)
             let group = WeightFormat.mxfp4Group
             let half = w / 2
-            // Panel byte (i, j) = code(W[j, i]) | code(W[j + 16, i]) << 4; stored byte b of a row holds codes
-            // 2b (low nibble) and 2b + 1: one stored byte of each row gives two panel rows.
+            // The byte of (row i, column j) = code(W[j, i]) | code(W[j + 16, i]) << 4, placed by mxfp4Byte;
+            // stored byte b of a row holds codes 2b (low nibble) and 2b + 1: one stored byte of each of
+            // columns j and j + 16 gives two panel bytes.
             for b in 0..<((k + 1) / 2) {
-                let even = dst + 2 * b * half, odd = even + half, src = first + b
+                let src = first + b
                 let hasOdd = 2 * b + 1 < k
                 for j in 0..<half {
                     let low: UInt8 = j < live ? src.load(fromByteOffset: j * rs, as: UInt8.self) : 0
                     let high: UInt8 = j + half < live ? src.load(fromByteOffset: (j + half) * rs, as: UInt8.self) : 0
-                    even[j] = (low & 0xF) | (high & 0xF) << 4
-                    if hasOdd { odd[j] = low >> 4 | (high & 0xF0) }
+                    dst[Self.mxfp4Byte(k: 2 * b, column: j, depth: k)] = (low & 0xF) | (high & 0xF) << 4
+                    if hasOdd { dst[Self.mxfp4Byte(k: 2 * b + 1, column: j, depth: k)] = low >> 4 | (high & 0xF0) }
                 }
             }
             for g in 0..<((k + group - 1) / group) {

@@ -36,10 +36,9 @@ extension PanelMatrices {
         case .mxfp4:
             let v = panel.assumingMemoryBound(to: UInt8.self)
             let scale = (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: p, source: s)).assumingMemoryBound(to: UInt8.self)
-            let half = w / 2
             for i in 0..<k {
-                let byte = v[i * half + n % half]
-                out[i] = WeightDecoding.mxfp4(code: n < half ? byte & 0xF : byte >> 4, scale: scale[(i / WeightFormat.mxfp4Group) * w + n])
+                let byte = v[Self.mxfp4Byte(k: i, column: n, depth: k)]
+                out[i] = WeightDecoding.mxfp4(code: n < w / 2 ? byte & 0xF : byte >> 4, scale: scale[(i / WeightFormat.mxfp4Group) * w + n])
             }
         case .blocks(let type):
             let rowBytes = Self.rowBytes(element)
@@ -109,10 +108,11 @@ extension PanelMatrices {
             let d = dst.assumingMemoryBound(to: UInt8.self)
             let v = src?.assumingMemoryBound(to: UInt8.self)
             for i in 0..<units {
-                let byte = v?[i * half + sn % half] ?? 0
+                let byte = v?[Self.mxfp4Byte(k: i, column: sn, depth: units)] ?? 0
                 let code = sn < half ? byte & 0xF : byte >> 4
-                let keep = n < half ? d[i * half + n % half] & 0xF0 : d[i * half + n % half] & 0x0F
-                d[i * half + n % half] = keep | (n < half ? code : code << 4)
+                let at = Self.mxfp4Byte(k: i, column: n, depth: units)
+                let keep = n < half ? d[at] & 0xF0 : d[at] & 0x0F
+                d[at] = keep | (n < half ? code : code << 4)
             }
             let ds = (target.scales.unsafelyUnwrapped.pointer + target.scaleOffset(matrix: m, panel: p, source: ts)).assumingMemoryBound(to: UInt8.self)
             let vs = o.map { (scales.unsafelyUnwrapped.pointer + scaleOffset(matrix: m, panel: $0 / w, source: s)).assumingMemoryBound(to: UInt8.self) }

@@ -12,7 +12,7 @@ import CMoEKernels
 /// | `bf16`, `f16` | 32 × 16-bit | — |
 /// | `bf16Pairs` (BF16 compute) | 32 words per k-pair: bf16(W[n, 2kp]) \| bf16(W[n, 2kp+1]) << 16 | — |
 /// | `fp8` | 32 × E4M3 byte | F32 `[k / group][32]`: column n's block scale |
-/// | `mxfp4` | 16 bytes: byte j = code(W[j, k]) \| code(W[j + 16, k]) << 4 | E8M0 `[k / 32][32]` |
+/// | `mxfp4` | 16 bytes of codes: code(W[j, k]) \| code(W[j + 16, k]) << 4 for j < 16, at ``mxfp4Byte(k:column:depth:)`` | E8M0 `[k / 32][32]` |
 /// | `blocks` (ggml) | one per k-block (32 or 256 k): the 32 columns' stored blocks, column 0 first | in the blocks |
 ///
 /// FP8 scales are repeated per output column (4 bytes per 128 weights of a 128 × 128 block: +3 %), so a
@@ -22,6 +22,16 @@ import CMoEKernels
 struct PanelMatrices: @unchecked Sendable {
     /// Output columns per panel: two 512-bit registers of floats.
     static let width = Int(MOE_PANEL_WIDTH)
+
+    /// The byte of an MXFP4 panel (or K-block) of `depth` rows holding column `n`'s code at row `k`: the
+    /// low nibble for n < 16, the high nibble of the same byte for n + 16. Each whole quad of rows
+    /// `k & ~3 ..< (k & ~3) + 4` fills one 64-byte line, lane `n % 16`'s 32-bit word holding the quad's four
+    /// bytes in order (so a kernel reaches a lane's next row by a shift, not a byte widening); the last
+    /// `depth % 4` rows take 16 bytes each, byte `n % 16`. A K-block starting at a multiple of 4 is laid out
+    /// the same way on its own.
+    @inline(__always) static func mxfp4Byte(k: Int, column n: Int, depth: Int) -> Int {
+        k < depth & ~3 ? (k & ~3) * 16 + (n % 16) * 4 + (k & 3) : k * 16 + n % 16
+    }
 
     /// What one panel element is.
     enum Element: Equatable, Sendable {
