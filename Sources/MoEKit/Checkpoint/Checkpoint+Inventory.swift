@@ -136,13 +136,8 @@ extension Checkpoint {
         guard let format, let element = try? PanelMatrices.element(for: format, compute: .f32) else { return 0 }
         let width = PanelMatrices.width
         let panels = matrices * sources * ((out + width - 1) / width)
-        let group: Int = switch element {
-        case .fp8(let g): g
-        case .mxfp4: WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: 0
-        }
-        let scales = group == 0 ? 0 : (inputs + group - 1) / group * PanelMatrices.scaleRowBytes(element)
-        return panels * (PanelMatrices.depthUnits(element, inFeatures: inputs) * PanelMatrices.rowBytes(element) + scales)
+        let bytes = PanelMatrices.panelBytes(element, inFeatures: inputs)
+        return panels * (bytes.values + bytes.scales)
     }
 
     /// A stored format and its printed name.

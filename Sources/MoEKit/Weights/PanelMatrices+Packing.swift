@@ -41,10 +41,8 @@ extension PanelMatrices {
     static func bytesNeeded(packing sources: [StoredMatrices], compute: ComputeMode = .f32) -> Int {
         guard let first = sources.first, let element = try? element(for: first.format, compute: compute) else { return 0 }
         let panels = sources.count * first.count * ((first.rows + width - 1) / width)
-        let units = depthUnits(element, inFeatures: first.columns)
-        let group = first.format == .mxfp4 ? WeightFormat.mxfp4Group : { if case .fp8(let g) = element { g } else { 0 } }()
-        let scales = group == 0 ? 0 : (first.columns + group - 1) / group * scaleRowBytes(element)
-        return panels * (units * rowBytes(element) + scales)
+        let bytes = panelBytes(element, inFeatures: first.columns)
+        return panels * (bytes.values + bytes.scales)
     }
 
     /// Writes panel `p` of source `s` of matrix `m` from `stored`; returns whether a weight was NaN or

@@ -100,12 +100,24 @@ struct PanelMatrices: @unchecked Sendable {
     }
 
     /// Inputs sharing one scale (FP8 block width, MXFP4 32), 0 for unscaled elements.
-    var scaleGroup: Int {
+    var scaleGroup: Int { Self.scaleGroup(element) }
+
+    /// Inputs sharing one scale of `element`: the FP8 block width, MXFP4's 32, 0 for unscaled elements.
+    static func scaleGroup(_ element: Element) -> Int {
         switch element {
         case .fp8(let group): group
         case .mxfp4: WeightFormat.mxfp4Group
         case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: 0
         }
+    }
+
+    /// Bytes of one panel of `element` over `inFeatures` inputs, and of its scales: what a panel of the
+    /// packed stack holds (``init(element:format:matrices:out:in:sources:mapped:)`` allocates this, and
+    /// `moe inspect` and the memory budget predict it from a file's shapes with it).
+    static func panelBytes(_ element: Element, inFeatures: Int) -> (values: Int, scales: Int) {
+        let group = scaleGroup(element)
+        return (depthUnits(element, inFeatures: inFeatures) * rowBytes(element),
+                group == 0 ? 0 : (inFeatures + group - 1) / group * scaleRowBytes(element))
     }
 
     /// Bytes of one panel row (one k, one k-pair, or one k-block).
@@ -139,21 +151,14 @@ struct PanelMatrices: @unchecked Sendable {
         self.inFeatures = inFeatures
         sourceCount = sources
         panelCount = (out + Self.width - 1) / Self.width
-        panelBytes = Self.depthUnits(element, inFeatures: inFeatures) * Self.rowBytes(element)
-        let group: Int
-        switch element {
-        case .fp8(let g): group = g
-        case .mxfp4: group = WeightFormat.mxfp4Group
-        case .f32, .bf16, .f16, .bf16Pairs, .blocks, .int8Blocks: group = 0
-        }
-        panelScaleBytes = group == 0 ? 0 : (inFeatures + group - 1) / group * Self.scaleRowBytes(element)
+        (panelBytes, panelScaleBytes) = Self.panelBytes(element, inFeatures: inFeatures)
         let panels = matrices * sources * panelCount
         let (valueBytes, o1) = panels.multipliedReportingOverflow(by: panelBytes)
         let (scaleBytes, o2) = panels.multipliedReportingOverflow(by: panelScaleBytes)
         guard !o1, !o2 else { throw .outOfMemory(bytes: .max) }
         self.mapped = mapped
         values = try AlignedBytes(count: mapped == nil ? valueBytes : 0)
-        scales = group == 0 || mapped != nil ? nil : try AlignedBytes(count: scaleBytes)
+        scales = Self.scaleGroup(element) == 0 || mapped != nil ? nil : try AlignedBytes(count: scaleBytes)
     }
 
     /// Byte offset of panel `p` of source `s` of matrix `m` in ``values``.
