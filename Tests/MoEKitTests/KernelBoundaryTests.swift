@@ -11,6 +11,7 @@ struct KernelBoundaryTests {
         var name: String
         var tokens: Int, hidden: Int, intermediate: Int
         var compute: ComputeMode = .f32
+        var format: WeightFormat? = nil
         /// Every token's first choice is expert 0 (one hot expert), else choices are spread.
         var hotExpert = false
         var testDescription: String { name }
@@ -22,6 +23,10 @@ struct KernelBoundaryTests {
         Case(name: "down depth 300: two K-blocks", tokens: 9, hidden: 40, intermediate: 300),
         Case(name: "BF16 compute, depth 1100 (550 pairs: three K-blocks)", tokens: 9, hidden: 1100, intermediate: 40, compute: .bf16),
         Case(name: "BF16 compute, down depth 600 (300 pairs: two K-blocks)", tokens: 9, hidden: 40, intermediate: 600, compute: .bf16),
+        // MXFP4 (depths in groups of 32): the per-group sums across K-blocks and 8-row tiles.
+        Case(name: "MXFP4, expert 0 with 400 rows", tokens: 400, hidden: 96, intermediate: 64, format: .mxfp4, hotExpert: true),
+        Case(name: "MXFP4, gate/up depth 608 and down depth 320: K-blocks of 256 and a short last one", tokens: 9, hidden: 608,
+             intermediate: 320, format: .mxfp4),
     ]
 
     @Test("fast = reference, the same bits on 1 and 3 threads, a token alone = in the batch", arguments: cases)
@@ -36,7 +41,7 @@ struct KernelBoundaryTests {
         let (h, f) = (c.hidden, c.intermediate)
         let experts = try ExpertWeights(kind: .gated(.silu), gate: weights([e, f, h], std: 1 / Float(h).squareRoot()),
                                         up: weights([e, f, h], std: 1 / Float(h).squareRoot()),
-                                        down: weights([e, h, f], std: 1 / Float(f).squareRoot()), compute: c.compute)
+                                        down: weights([e, h, f], std: 1 / Float(f).squareRoot()), format: c.format, compute: c.compute)
         let ids = (0..<c.tokens).map { t in c.hotExpert ? [0, 1 + t % 2] : [t % e, (t + 1) % e] }
         let routeWeights = (0..<c.tokens).map { _ in [Float(0.6), 0.4] }
         let x = randomTensor([c.tokens, h], generator: &g)
