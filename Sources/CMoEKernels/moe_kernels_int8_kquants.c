@@ -24,7 +24,7 @@ typedef int32_t int32_alias __attribute__((may_alias, aligned(1)));
 enum {
     Q4K_ROW = 4608, Q4K_DMIN = 64, Q4K_SCALES = 128, Q4K_QS = 512,
     Q5K_ROW = 5632, Q5K_QH = 512, Q5K_QS = 1536,
-    Q6K_ROW = 6720, Q6K_SCALES = 64, Q6K_QL = 576, Q6K_QH = 4672,
+    Q6K_ROW = 6720, Q6K_SCALES = 64, Q6K_CODES = 576,
 };
 
 // Weights streamed once at one or two rows: fetched 4 KiB ahead into L2 (as moe_kernels_quant.c's quantized
@@ -139,8 +139,8 @@ KQ512 void q45_block512(const int R, const int NH, const int H0, const int FIFTH
     }
 }
 
-// Q6_K reads its panel row (6720 bytes) through three streams at scattered offsets: each line is prefetched one
-// whole panel row ahead, so every line of the next row is requested while this row is computed.
+// Q6_K reads its code rows in layout order (step (vh, l4): ql rows 16vh + l4 and 16vh + 8 + l4, qh row 8vh + l4,
+// 384 bytes stored together), one forward stream; each line is prefetched one whole panel row ahead.
 #define Q6_PREFETCH(p) _mm_prefetch((const char *)(p) + 32 * 210, _MM_HINT_T1)
 
 // One Q6_K super-block for R rows, NH half panels from H0, and the code quarters x in X0 ..< X0 + XN (each
@@ -158,9 +158,8 @@ KQ512 void q6_part512(const int R, const int NH, const int H0, const int X0, con
             UNROLL for (int l4 = 4 * quarter; l4 < 4 * quarter + 4; l4++) {
                 UNROLL for (int h = 0; h < NH; h++) {
                     const int col = 64 * (H0 + h);
-                    const uint8_t *pa = row + Q6K_QL + (16 * vh + l4) * 128 + col, *pb = pa + 8 * 128;
-                    const uint8_t *ph = row + Q6K_QH + (8 * vh + l4) * 128 + col;
-                    if (R <= 2 && X0 == 0) { Q6_PREFETCH(pa); Q6_PREFETCH(pb); if (l4 % 2 == 0) Q6_PREFETCH(ph); }
+                    const uint8_t *pa = row + Q6K_CODES + (8 * vh + l4) * 384 + col, *pb = pa + 128, *ph = pa + 256;
+                    if (R <= 2 && X0 == 0) { Q6_PREFETCH(pa); Q6_PREFETCH(pb); Q6_PREFETCH(ph); }
                     const __m512i qh = _mm512_loadu_si512(ph);
                     __m512i q[4];
                     UNROLL for (int x = X0; x < X0 + XN; x++) {
@@ -382,9 +381,9 @@ KQ256 void q6_quad256(const int R, const int QD, const uint8_t *row, const act_b
                     const __m256i v = _mm256_loadu_si256((const __m256i *)(row + Q6K_SCALES + (j / 4) * 128 + col));
                     scp[x] = scale_words256(v, j % 4, 0);
                 }
-            const uint8_t *pa = row + Q6K_QL + (16 * vh + l4) * 128 + col;
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)pa), qb = _mm256_loadu_si256((const __m256i *)(pa + 8 * 128));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(row + Q6K_QH + (8 * vh + l4) * 128 + col));
+            const uint8_t *pa = row + Q6K_CODES + (8 * vh + l4) * 384 + col;
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)pa), qb = _mm256_loadu_si256((const __m256i *)(pa + 128));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(pa + 256));
             __m256i q[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
             q[1] = _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));

@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
             F32 accumulation with vdpbf16ps where the CPU has AVX-512 BF16, as PyTorch's BF16 path); then the formats
             the Hub ships quantized, read directly by their kernels: gpt-oss (2880/2880, 8 experts, top-4) in MXFP4 and
             deepseek in FP8 (128x128 block scales), each beside the same shape in BF16, at T = 1, 128, 512.
-            GGUF suite: the quick shapes with experts in llama.cpp's Q4_K, Q8_0 and MXFP4 blocks (random blocks), at T = 1,
+            GGUF suite: the quick shapes with experts in llama.cpp's Q4_K, Q6_K, Q8_0 and MXFP4 blocks (random blocks), at T = 1,
             128, 512, in the exact mode (F32 activations, the default of moe forward) and in int8 compute (activations
             quantized per block to 8 bits, integer dot products: llama.cpp's arithmetic; moe forward --compute int8).
             MOEKIT_ISA=avx512|avx2|swift forces a lower instruction set (machine.isa names the one that ran; machine.amx
@@ -203,7 +203,7 @@ struct BenchCase {
 
     /// ``BenchSuite/gguf``: the quick shapes in llama.cpp's block formats, exact then int8, at T = 1, 128, 512.
     static let ggufCases: [BenchCase] = quickPresets.flatMap { preset in
-        [GGMLBlockType.q4_K, .q8_0, .mxfp4].flatMap { type in
+        [GGMLBlockType.q4_K, .q6_K, .q8_0, .mxfp4].flatMap { type in
             [ComputeMode.f32, .int8].flatMap { compute in
                 [1, 128, 512].map { BenchCase(preset: preset.name, config: preset.config, tokens: $0, precision: .init(format: .ggml(type), compute: compute)) }
             }

@@ -15,7 +15,7 @@ enum BenchSuite: String, CaseIterable, ExpressibleByArgument {
     case stress
     /// Tiny shapes that run the whole path in a second (tests).
     case smoke
-    /// llama.cpp's block formats (issue 12): the quick shapes with Q4_K, Q8_0 and ggml MXFP4 experts (random blocks made
+    /// llama.cpp's block formats (issue 12): the quick shapes with Q4_K, Q6_K, Q8_0 and ggml MXFP4 experts (random blocks made
     /// as stored) at T = 1, 128, 512, exact (F32 activations) and int8 compute.
     case gguf
 
@@ -26,7 +26,7 @@ enum BenchSuite: String, CaseIterable, ExpressibleByArgument {
          BenchSuite.realsize.rawValue: "Real models' layer sizes, one layer at a time (one device).",
          BenchSuite.stress.rawValue: "T = 65,536, balanced and hot.",
          BenchSuite.smoke.rawValue: "Tiny shapes, for tests.",
-         BenchSuite.gguf.rawValue: "quick's shapes in Q4_K, Q8_0, ggml MXFP4 at T = 1, 128, 512: exact and int8 compute."]
+         BenchSuite.gguf.rawValue: "quick's shapes in Q4_K, Q6_K, Q8_0, ggml MXFP4 at T = 1, 128, 512: exact and int8 compute."]
     }
 
     var cases: [BenchCase] {

@@ -19,7 +19,8 @@
 /// fields stored [unit t][column n] (unit t of column n at base + (t*32 + n)*unit):
 ///   Q4_K (4608 bytes): d f16 @0, dmin f16 @64, scales 3 x 4 bytes @128, qs 32 x 4 bytes @512;
 ///   Q5_K (5632 bytes): d @0, dmin @64, scales @128, qh 8 x 4 bytes @512, qs 32 x 4 bytes @1536;
-///   Q6_K (6720 bytes): d @0, scales 4 x 4 bytes @64, ql 32 x 4 bytes @576, qh 16 x 4 bytes @4672.
+///   Q6_K (6720 bytes): d @0, scales 4 x 4 bytes @64, then from @576 the code rows (128 bytes each) in the order
+///   the kernels stream them: for vh < 2, l < 8, ql row 16vh + l, ql row 16vh + 8 + l, qh row 8vh + l.
 void moe_int8_q4k_avx512(int rows, int blocks, const int8_t *aq, const float *ad, const int16_t *as, ptrdiff_t stride,
                          const void *panel, float *c, int accumulate);
 void moe_int8_q4k_avx2(int rows, int blocks, const int8_t *aq, const float *ad, const int16_t *as, ptrdiff_t stride,

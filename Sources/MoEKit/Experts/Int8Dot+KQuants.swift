@@ -28,7 +28,13 @@ extension Int8Dot {
     /// | --- | --- | --- |
     /// | Q4_K | d (0, 2, 2), dmin (2, 2, 2), scales (4, 12, 4), qs (16, 128, 4) | 0, 64, 128, 512 |
     /// | Q5_K | d, dmin, scales as Q4_K, qh (16, 32, 4), qs (48, 128, 4) | 0, 64, 128, 512, 1536 |
-    /// | Q6_K | d (208, 2, 2), scales (192, 16, 4), ql (0, 128, 4), qh (128, 64, 4) | 0, 64, 576, 4672 |
+    /// | Q6_K | d (208, 2, 2), scales (192, 16, 4), ql (0, 128, 4), qh (128, 64, 4) | 0, 64, 576, then regrouped |
+    ///
+    /// Q6_K's 48 code rows (32 of ql, 16 of qh, `32 · 4` = 128 bytes each) are then regrouped from 576 in the
+    /// order its kernels use them (``q6KStreamOffset(_:)``): step (vh, l) of a super-block reads ql rows
+    /// 16·vh + l and 16·vh + 8 + l and qh row 8·vh + l, and these three are stored together, so a panel row
+    /// is read as one forward stream instead of three interleaved ones (one row from DRAM on two cores:
+    /// 17–19 → 24–25 GB/s, docs/PERFORMANCE.md 2026-12-02 third session).
     static func kQuantFields(_ type: GGMLBlockType) -> [KQuantField] {
         switch type {
         case .q4_K:
@@ -54,11 +60,23 @@ extension Int8Dot {
         for field in kQuantFields(type) {
             for t in 0..<(field.bytes / field.unit) {
                 for n in 0..<width {
-                    move(n * blockBytes + field.offset + t * field.unit, base + (t * width + n) * field.unit, field.unit)
+                    let at = base + (t * width + n) * field.unit
+                    move(n * blockBytes + field.offset + t * field.unit, type == .q6_K ? q6KStreamOffset(at) : at, field.unit)
                 }
             }
             base += width * field.bytes
         }
+    }
+
+    /// Where Q6_K's field layout puts a byte at `offset` once its code rows are regrouped (see
+    /// ``kQuantFields(_:)``): from 576, rows of 128 bytes, ql row t = 16·vh + 8·s + l (s 0 or 1, l < 8) to
+    /// slot 3·(8·vh + l) + s, qh row 8·vh + l to slot 3·(8·vh + l) + 2; d and the scales stay.
+    static func q6KStreamOffset(_ offset: Int) -> Int {
+        let (start, rowBytes) = (576, 128)
+        guard offset >= start else { return offset }
+        let (r, within) = ((offset - start) / rowBytes, (offset - start) % rowBytes)
+        let slot = r < 32 ? 3 * (8 * (r / 16) + r % 8) + (r % 16) / 8 : 3 * (r - 32) + 2
+        return start + slot * rowBytes + within
     }
 
     /// Permutes one stored panel row into the layout of ``kQuantFields(_:)``, in place.
