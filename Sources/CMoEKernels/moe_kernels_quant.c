@@ -1,6 +1,7 @@
 // Panel kernels for quantized weights (see moe_kernels_quant.h): the micro-tile of moe_kernels.c with
 // the weight row dequantized in registers. Every dequantization is exact, i.e. bit-identical to the
-// scalar definition; the FMA chains are those of moe_panel_bf16w_avx512 / moe_panel_bf16w_avx2.
+// scalar definition; the FMA chains are those of moe_panel_bf16w_avx512 / moe_panel_bf16w_avx2, except
+// AVX-512 MXFP4 with scales in its window, which sums each 32-k group first (see its section).
 #include "moe_kernels.h"
 #include "moe_kernels_quant.h"
 

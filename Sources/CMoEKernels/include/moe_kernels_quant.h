@@ -30,11 +30,14 @@ void moe_panel_fp8_avx512(int rows, int depth, const float *a, const uint8_t *b,
 void moe_panel_fp8_avx2(int rows, int depth, const float *a, const uint8_t *b, const float *scales, int group,
                         float *c, int accumulate);
 
-/// MXFP4 panel: b[k*16 + j] holds the E2M1 code (bit 3 sign, magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6) of
-/// W[k][j] in its low nibble and of W[k][j + 16] in its high nibble (j < 16); scales[(k / 32) * 32 + n] is
-/// the E8M0 exponent byte e of column n for k-group k / 32 (this call's first k is a multiple of 32
-/// relative to `scales`; depth may end mid-group). W = e2m1(code) * 2^(e - 127), exact (as ldexpf,
-/// subnormal results included, overflow to infinity); e = 0xFF (NaN) must not occur.
+/// MXFP4 panel (PanelMatrices.mxfp4Byte): one byte per k and j < 16 holds the E2M1 code (bit 3 sign,
+/// magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6) of W[k][j] in its low nibble and of W[k][j + 16] in its high nibble;
+/// for k in a whole quad (k < depth & ~3) that byte is b[(k & ~3)*16 + j*4 + (k & 3)] (lane j's 32-bit word
+/// holds the quad's four), for the last depth % 4 k it is b[k*16 + j]. scales[(k / 32) * 32 + n] is the E8M0
+/// exponent byte e of column n for k-group k / 32 (this call's first k is a multiple of 32 relative to
+/// `scales`; depth may end mid-group). W = e2m1(code) * 2^(e - 127), exact (as ldexpf, subnormal results
+/// included, overflow to infinity); e = 0xFF (NaN) must not occur. The AVX-512 kernels sum per 32-k group,
+/// then multiply by 2^(e - 127), when every scale of the call is in [64, 190]; else, and on AVX2, per element.
 void moe_panel_mxfp4_avx512(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
                             float *c, int accumulate);
 void moe_panel_mxfp4_avx2(int rows, int depth, const float *a, const uint8_t *b, const uint8_t *scales,
