@@ -257,27 +257,17 @@ DEFINE_QTILE512(mxfp4_r8, 8, GROUP_MXFP4_512)
 // then C = fma(sum, power, C) into the half's R accumulators. Sums and both halves' accumulators stay in
 // registers (3R of the 32 at 8 rows); each half re-reads the group's 512 bytes of weights from L1 and the
 // activations, and looks up only its own nibbles. (C in memory, both halves per k: 7% slower at 8 rows.)
-#define MXFP4_HALF_GROUP512(R, HIGH, f, p)                                                       \
+// One half's body: the k's values of that half (b0: columns 0..15, b1: 16..31) into the R rows' sums. The
+// other half's lookup is dead code, which the compiler drops.
+#define MXFP4_SUM_ROWS512(K, R, W)                                                             \
+    for (int i = 0; i < R; i++) sum[i] = _mm512_fmadd_ps(broadcast_activation_512(a + (K) * 8 + i), W, sum[i]);
+#define MXFP4_LOW_BODY(K, R) MXFP4_SUM_ROWS512(K, R, b0) (void)b1;
+#define MXFP4_HIGH_BODY(K, R) MXFP4_SUM_ROWS512(K, R, b1) (void)b0;
+#define MXFP4_HALF_GROUP512(R, BODY, f, p)                                                     \
     {                                                                                          \
         __m512 sum[R];                                                                         \
         for (int i = 0; i < R; i++) sum[i] = _mm512_setzero_ps();                              \
-        int k = k0;                                                                            \
-        for (; k + 4 <= k1; k += 4) {                                                          \
-            if (!(HIGH)) PREFETCH_QUANT(b + k * 16);                                           \
-            __m512i q = _mm512_loadu_si512((const void *)(b + k * 16));                        \
-            for (int u = 0; u < 4; u++) {                                                      \
-                int shift = 8 * u + 4 * (HIGH);                                                \
-                __m512 w = _mm512_permutexvar_ps(shift == 0 ? q : _mm512_srli_epi32(q, shift), table); \
-                for (int i = 0; i < R; i++)                                                    \
-                    sum[i] = _mm512_fmadd_ps(broadcast_activation_512(a + (k + u) * 8 + i), w, sum[i]); \
-            }                                                                                  \
-        }                                                                                      \
-        for (; k < k1; k++) {                                                                  \
-            __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + k * 16)));  \
-            __m512 w = _mm512_permutexvar_ps((HIGH) ? _mm512_srli_epi32(t, 4) : t, table);     \
-            for (int i = 0; i < R; i++)                                                        \
-                sum[i] = _mm512_fmadd_ps(broadcast_activation_512(a + k * 8 + i), w, sum[i]);  \
-        }                                                                                      \
+        MXFP4_GROUP_LOOP_512(b, BODY, R)                                                       \
         for (int i = 0; i < R; i++) f[i] = _mm512_fmadd_ps(sum[i], p, f[i]);                   \
     }
 #define DEFINE_MXFP4_GROUPED512(NAME, R)                                                       \
@@ -293,8 +283,8 @@ DEFINE_QTILE512(mxfp4_r8, 8, GROUP_MXFP4_512)
         }                                                                                      \
         for (int k0 = 0; k0 < depth; k0 += 32) {                                               \
             int k1 = depth - k0 < 32 ? depth : k0 + 32;                                        \
-            MXFP4_HALF_GROUP512(R, 0, lo, e8m0_powers_512(s + k0))                             \
-            MXFP4_HALF_GROUP512(R, 1, hi, e8m0_powers_512(s + k0 + 16))                        \
+            MXFP4_HALF_GROUP512(R, MXFP4_LOW_BODY, lo, e8m0_powers_512(s + k0))                \
+            MXFP4_HALF_GROUP512(R, MXFP4_HIGH_BODY, hi, e8m0_powers_512(s + k0 + 16))          \
         }                                                                                      \
         for (int i = 0; i < R && i < rows; i++) {                                              \
             _mm512_storeu_ps(c + i * 32, lo[i]);                                               \
